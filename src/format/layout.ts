@@ -39,7 +39,7 @@ export function readU64(buf: Buffer, off: number): number {
 }
 
 export function writeU64(buf: Buffer, off: number, value: number): void {
-  buf.writeUInt32LE(value % TWO_32 >>> 0, off);
+  buf.writeUInt32LE((value % TWO_32) >>> 0, off);
   buf.writeUInt32LE(Math.floor(value / TWO_32), off + 4);
 }
 

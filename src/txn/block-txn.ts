@@ -22,5 +22,5 @@ export interface BlockTxn {
   read(loc: number, type: BlockType): Promise<Buffer>;
   shadow(loc: number, type: BlockType): Promise<WritableBlock>;
   alloc(type: BlockType): Promise<WritableBlock>;
-  free(loc: number): void;
+  free(loc: number): Promise<void>;
 }

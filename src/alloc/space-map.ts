@@ -1,0 +1,281 @@
+// The space map: one bit per 4 KiB block of the COW, kept in bitmap blocks found
+// through an index B-tree (bitmap number -> block, free count). Metadata blocks are
+// single blocks taken from the low end; data chunks are aligned runs of chunkBlocks
+// blocks taken from the high end, so the two rarely interleave.
+//
+// Transactions: a block is allocatable only if it is free both in the committed state
+// (what a crash would return to) and in the current one, so nothing the last commit
+// references is overwritten before the next commit is durable. Changes live in working
+// copies of the touched bitmaps; `flush` writes them at commit time. Writing bitmaps and
+// the index allocates blocks too (the knot of a space map stored in the space it
+// manages), so flush loops until an iteration allocates nothing new.
+//
+// Bitmap block:
+//   OFFSET SIZE FIELD
+//   0      32   block header (type BITMAP)
+//   32     32   reserved, zero
+//   64     4032 bits: bit b of byte k is block (bitmap * BITS_PER_BITMAP + 8k + b); 1 = used
+//
+// Index entry value (16 bytes): 0 u64 bitmap block, 8 u32 free blocks in it, 12 reserved.
+import { StoreError } from '../errors';
+import { BLOCK_SIZE, BlockType, readU64, writeU64 } from '../format/layout';
+import { BTree } from '../btree/btree';
+import { BlockTxn, WritableBlock } from '../txn/block-txn';
+
+const BITS_OFFSET = 64;
+const WORDS = (BLOCK_SIZE - BITS_OFFSET) / 4;
+export const BITS_PER_BITMAP = WORDS * 32;
+export const INDEX_VALUE_SIZE = 16;
+
+interface Working {
+  committed: Uint32Array; // bits as of the last commit
+  bits: Uint32Array; // bits now
+  free: number; // free blocks now, within this bitmap's range
+  block: WritableBlock | null; // its new home in this transaction, once flush gave it one
+  indexed: boolean; // the index entry holds this bitmap's current location and count
+}
+
+export interface SpaceCounts {
+  total: number;
+  free: number; // free now
+  allocatable: number; // free now and in the last commit
+}
+
+export class SpaceMap {
+  private readonly working = new Map<number, Working>();
+  private readonly nBitmaps: number;
+  private committedIndex: BTree | null;
+  private allocatedInTxn = 0; // used now, free in the last commit
+  private freedInTxn = 0; // free now, used in the last commit
+  private lowHint = 0; // no allocatable block lies below
+  private highHint: number; // no allocatable chunk starts above
+  private reusableAfterCommit = { low: Infinity, high: -1 };
+
+  constructor(
+    private txn: BlockTxn,
+    readonly index: BTree,
+    committedIndexRoot: number,
+    readonly totalBlocks: number,
+    readonly chunkBlocks: number,
+    private committedFree: number,
+  ) {
+    if (BITS_PER_BITMAP % chunkBlocks !== 0) throw new TypeError(`unsupported chunk of ${chunkBlocks} blocks`);
+    this.nBitmaps = Math.ceil(totalBlocks / BITS_PER_BITMAP);
+    this.committedIndex = committedIndexRoot ? new BTree(txn, INDEX_VALUE_SIZE, committedIndexRoot) : null;
+    this.highHint = Math.floor(totalBlocks / chunkBlocks) * chunkBlocks - chunkBlocks;
+  }
+
+  setTxn(txn: BlockTxn): void {
+    this.txn = txn;
+    this.index.txn = txn;
+    if (this.committedIndex) this.committedIndex.txn = txn;
+  }
+
+  counts(): SpaceCounts {
+    return {
+      total: this.totalBlocks,
+      free: this.committedFree - this.allocatedInTxn + this.freedInTxn,
+      allocatable: this.committedFree - this.allocatedInTxn,
+    };
+  }
+
+  // ---- allocation ------------------------------------------------------------------
+
+  /** One metadata block, lowest first. */
+  async allocBlock(): Promise<number> {
+    for (let i = Math.floor(this.lowHint / BITS_PER_BITMAP); i < this.nBitmaps; i++) {
+      const w = await this.workingIfFree(i);
+      const base = i * BITS_PER_BITMAP;
+      const end = this.bitsInBitmap(i);
+      const from = Math.max(0, this.lowHint - base);
+      for (let word = from >>> 5; w && word * 32 < end; word++) {
+        let freeBits = ~(w.committed[word] | w.bits[word]);
+        if (word === from >>> 5) freeBits &= ~0 << (from & 31);
+        if (freeBits === 0) continue;
+        const bit = word * 32 + (31 - Math.clz32(freeBits & -freeBits));
+        if (bit >= end) break;
+        this.setBit(w, base + bit, true);
+        this.lowHint = base + bit + 1;
+        return base + bit;
+      }
+      this.lowHint = base + BITS_PER_BITMAP;
+    }
+    throw StoreError.noSpace('the COW store has no free metadata block');
+  }
+
+  /** An aligned run of chunkBlocks blocks for data, highest first; its first block. */
+  async allocChunk(): Promise<number> {
+    const g = this.chunkBlocks;
+    while (this.highHint >= 0) {
+      const i = Math.floor(this.highHint / BITS_PER_BITMAP);
+      const base = i * BITS_PER_BITMAP;
+      const w = await this.workingIfFree(i, g);
+      for (let first = this.highHint; w && first >= base; first -= g) {
+        if (runFree(w, first - base, g)) {
+          for (let b = first; b < first + g; b++) this.setBit(w, b, true);
+          this.highHint = first - g;
+          return first;
+        }
+      }
+      this.highHint = base - g;
+    }
+    throw StoreError.noSpace();
+  }
+
+  async free(b: number): Promise<void> {
+    this.setBit(await this.workingCopy(this.bitmapOf(b)), b, false);
+  }
+
+  async freeChunk(first: number): Promise<void> {
+    const w = await this.workingCopy(this.bitmapOf(first));
+    for (let b = first; b < first + this.chunkBlocks; b++) this.setBit(w, b, false);
+  }
+
+  /** Mark a block used outside the allocator (the superblocks, at format). */
+  async markUsed(b: number): Promise<void> {
+    this.setBit(await this.workingCopy(this.bitmapOf(b)), b, true);
+  }
+
+  /** True if `b` is used now but was free at the last commit: this transaction made it. */
+  async isNew(b: number): Promise<boolean> {
+    const w = this.working.get(this.bitmapOf(b));
+    const bit = b % BITS_PER_BITMAP;
+    return !!w && testBit(w.bits, bit) && !testBit(w.committed, bit);
+  }
+
+  /** Used now (for the checker). */
+  async isUsed(b: number): Promise<boolean> {
+    const i = this.bitmapOf(b);
+    const bits = this.working.get(i)?.bits ?? (await this.committedBits(i)).bits;
+    return testBit(bits, b % BITS_PER_BITMAP);
+  }
+
+  // ---- commit ----------------------------------------------------------------------
+
+  /**
+   * Write every changed bitmap to a block of this transaction and point the index at
+   * it. Runs inside commit, before the blocks are sealed and written.
+   */
+  async flush(): Promise<void> {
+    for (;;) {
+      const pending = [...this.working].filter(([, w]) => !w.indexed);
+      if (pending.length === 0) break;
+      for (const [i, w] of pending) {
+        w.indexed = true; // a later change in this loop clears it again
+        if (!w.block) {
+          const old = await this.committedEntry(i);
+          w.block = old ? await this.txn.shadow(old.loc, BlockType.BITMAP) : await this.txn.alloc(BlockType.BITMAP);
+        }
+        const value = Buffer.alloc(INDEX_VALUE_SIZE);
+        writeU64(value, 0, w.block.loc);
+        value.writeUInt32LE(w.free, 8);
+        await this.index.insert(i, 0, value);
+      }
+    }
+    for (const w of this.working.values()) {
+      if (!w.block) continue; // looked at, never changed
+      const buf = w.block.buf;
+      Buffer.from(w.bits.buffer, w.bits.byteOffset, w.bits.byteLength).copy(buf, BITS_OFFSET);
+      buf.fill(0, 32, BITS_OFFSET);
+    }
+  }
+
+  /** The commit is durable: this transaction's state becomes the committed one. */
+  afterCommit(): void {
+    this.committedFree = this.counts().free;
+    this.lowHint = Math.min(this.lowHint, this.reusableAfterCommit.low);
+    this.highHint = Math.max(this.highHint, this.reusableAfterCommit.high);
+    this.reusableAfterCommit = { low: Infinity, high: -1 };
+    this.allocatedInTxn = 0;
+    this.freedInTxn = 0;
+    this.committedIndex = new BTree(this.txn, INDEX_VALUE_SIZE, this.index.root);
+    this.working.clear();
+  }
+
+  // ---- bits ------------------------------------------------------------------------
+
+  private bitmapOf(b: number): number {
+    if (!(b >= 0 && b < this.totalBlocks)) throw new TypeError(`block ${b} is outside the COW`);
+    return Math.floor(b / BITS_PER_BITMAP);
+  }
+
+  private setBit(w: Working, b: number, used: boolean): void {
+    const bit = b % BITS_PER_BITMAP;
+    if (testBit(w.bits, bit) === used) {
+      throw StoreError.corruption(`block ${b} is ${used ? 'allocated' : 'freed'} twice`);
+    }
+    const inCommit = testBit(w.committed, bit);
+    w.bits[bit >>> 5] ^= 1 << (bit & 31);
+    w.indexed = false;
+    if (used) {
+      w.free--;
+      if (inCommit) this.freedInTxn--;
+      else this.allocatedInTxn++;
+      return;
+    }
+    w.free++;
+    const first = b - (b % this.chunkBlocks);
+    if (inCommit) {
+      // reusable only once the commit that drops it is durable
+      this.freedInTxn++;
+      this.reusableAfterCommit.low = Math.min(this.reusableAfterCommit.low, b);
+      this.reusableAfterCommit.high = Math.max(this.reusableAfterCommit.high, first);
+    } else {
+      // made and dropped in this transaction: nothing committed refers to it
+      this.allocatedInTxn--;
+      this.lowHint = Math.min(this.lowHint, b);
+      this.highHint = Math.max(this.highHint, first);
+    }
+  }
+
+  private async committedEntry(i: number): Promise<{ loc: number; free: number } | null> {
+    const value = this.committedIndex ? await this.committedIndex.lookup(i, 0) : null;
+    return value ? { loc: readU64(value, 0), free: value.readUInt32LE(8) } : null;
+  }
+
+  private bitsInBitmap(i: number): number {
+    return Math.min(BITS_PER_BITMAP, this.totalBlocks - i * BITS_PER_BITMAP);
+  }
+
+  private async committedBits(i: number): Promise<{ bits: Uint32Array; free: number }> {
+    const entry = await this.committedEntry(i);
+    if (!entry) return { bits: new Uint32Array(WORDS), free: this.bitsInBitmap(i) };
+    const buf = await this.txn.read(entry.loc, BlockType.BITMAP);
+    const bits = new Uint32Array(WORDS);
+    Buffer.from(bits.buffer).set(buf.subarray(BITS_OFFSET, BLOCK_SIZE));
+    return { bits, free: entry.free };
+  }
+
+  /** The working copy of bitmap i if it may hold `need` free blocks, else null. */
+  private async workingIfFree(i: number, need = 1): Promise<Working | null> {
+    const w = this.working.get(i);
+    if (w) return w.free >= need ? w : null;
+    const entry = await this.committedEntry(i);
+    if (entry && entry.free < need) return null;
+    return this.workingCopy(i);
+  }
+
+  private async workingCopy(i: number): Promise<Working> {
+    let w = this.working.get(i);
+    if (!w) {
+      const c = await this.committedBits(i);
+      w = { committed: c.bits, bits: c.bits.slice(), free: c.free, block: null, indexed: true };
+      this.working.set(i, w);
+    }
+    return w;
+  }
+}
+
+function testBit(words: Uint32Array, bit: number): boolean {
+  return (words[bit >>> 5] & (1 << (bit & 31))) !== 0;
+}
+
+/** True if the g bits from `first` (g a power of two, first aligned to g) are free. */
+function runFree(view: Working, first: number, g: number): boolean {
+  if (g >= 32) {
+    for (let w = first >>> 5; w < (first + g) >>> 5; w++) if ((view.committed[w] | view.bits[w]) !== 0) return false;
+    return true;
+  }
+  const mask = ((1 << g) - 1) << (first & 31);
+  return ((view.committed[first >>> 5] | view.bits[first >>> 5]) & mask) === 0;
+}

@@ -1,0 +1,173 @@
+// The state every part of an open store shares: the transaction manager and space map,
+// the trees, the devices, and the locks. Lock order, outermost first:
+//
+//   gate (shared: every image read and write; exclusive: create, delete, rollback start)
+//   chunk lock (shared: a snapshot read; exclusive: a write, reclaim, rollback of it)
+//   pin (shared: from allocating a COW chunk to recording it; exclusive: commit)
+//   meta (every B-tree access and version tree change; held briefly, never across data I/O)
+//
+// The gate keeps a snapshot from being taken while a write to its source is half done;
+// the pin keeps a commit from recording an allocation without the entry that owns it.
+import createDebug from 'debug';
+import { StoreError } from '../errors';
+import { BLOCK_SIZE } from '../format/layout';
+import { OriginRecord, packOrigin, packVersion, chunkKey, MAX_CHUNKS } from '../format/records';
+import { Superblock } from '../format/superblock';
+import { BlockDevice } from '../block/block-device';
+import { BTree } from '../btree/btree';
+import { SpaceMap } from '../alloc/space-map';
+import { TransactionManager } from '../txn/transaction-manager';
+import { Version, VersionTree } from '../snap/version-tree';
+import { ExceptionIndex } from '../snap/exceptions';
+import { KeyedRwLock, Mutex, RwLock } from '../util/locks';
+import { GroupCommit } from './group-commit';
+
+const debug = createDebug('snapfuse:engine');
+
+/** Blocks kept free for metadata: data allocation stops short of them. */
+const META_RESERVE_MIN = 64;
+
+export interface BackgroundState {
+  reclaimRunning: boolean;
+  reclaimCursor: number;
+  rollbackSource: number;
+  rollbackOrigin: number;
+  rollbackCursor: number;
+}
+
+export class Core {
+  readonly gate = new RwLock();
+  readonly chunks = new KeyedRwLock();
+  readonly pin = new RwLock();
+  readonly meta = new Mutex();
+  readonly group: GroupCommit;
+  readonly chunkBlocks: number;
+  /** The running reclaim pass's plan: merged versions -> heir, removed -> null. */
+  passPlan: Map<number, Version | null> | null = null;
+  private originsChanged = false;
+  private bgChanged = false;
+  copyOuts = 0;
+
+  constructor(
+    readonly cow: BlockDevice,
+    readonly originDevs: Map<number, BlockDevice>,
+    readonly tm: TransactionManager,
+    readonly sm: SpaceMap,
+    readonly versionTable: BTree,
+    readonly originTable: BTree,
+    readonly exceptions: ExceptionIndex,
+    readonly versions: VersionTree,
+    readonly origins: Map<number, OriginRecord>,
+    readonly sb: Pick<Superblock, 'uuid' | 'chunkSize' | 'totalBlocks' | 'created' | 'formatVersion'>,
+    readonly bg: BackgroundState,
+  ) {
+    this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
+    this.group = new GroupCommit(() => this.commitNow());
+  }
+
+  get chunkSize(): number {
+    return this.sb.chunkSize;
+  }
+
+  origin(id: number): OriginRecord {
+    const o = this.origins.get(id);
+    if (!o) throw StoreError.invalid(`no origin ${id}`);
+    return o;
+  }
+
+  originDev(id: number): BlockDevice {
+    return this.originDevs.get(id)!;
+  }
+
+  setOriginLeaf(id: number, leaf: number): void {
+    this.origin(id).leaf = leaf;
+    this.originsChanged = true;
+  }
+
+  /** Bytes of chunk `c` of origin `o` (the last chunk may be short). */
+  chunkLength(o: number, c: number): number {
+    return Math.min(this.chunkSize, this.origin(o).size - c * this.chunkSize);
+  }
+
+  chunkLockKey(o: number, c: number): number {
+    return chunkKey(o, c);
+  }
+
+  splitKey(key: number): { origin: number; chunk: number } {
+    return { origin: Math.floor(key / MAX_CHUNKS), chunk: key % MAX_CHUNKS };
+  }
+
+  metaReserve(): number {
+    return Math.max(META_RESERVE_MIN, Math.ceil(this.sb.totalBlocks / 512));
+  }
+
+  /** Refuse, before anything changes, an operation that needs `blocks` more than the reserve. */
+  requireSpace(blocks: number): void {
+    if (this.sm.counts().allocatable < blocks + this.metaReserve()) throw StoreError.noSpace();
+  }
+
+  /** A new COW chunk for data; call inside meta, holding the pin. */
+  async allocChunk(): Promise<number> {
+    this.requireSpace(this.chunkBlocks);
+    return this.sm.allocChunk();
+  }
+
+  async readCowChunk(block: number, length: number): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    await this.cow.read(buf, block * BLOCK_SIZE);
+    return buf;
+  }
+
+  // ---- commit ----------------------------------------------------------------------
+
+  /** Update the background-work record that the next commit persists. */
+  setBackground(change: Partial<BackgroundState>): void {
+    Object.assign(this.bg, change);
+    this.bgChanged = true;
+  }
+
+  get hasChanges(): boolean {
+    return this.tm.dirtyBlocks > 0 || this.versions.hasChanges || this.originsChanged || this.bgChanged;
+  }
+
+  /** Commit if anything changed; resolves once that is durable. */
+  async commit(): Promise<void> {
+    if (this.hasChanges) await this.group.request();
+  }
+
+  private async commitNow(): Promise<void> {
+    const release = await this.pin.acquireExclusive();
+    try {
+      await this.meta.run(async () => {
+        await this.persistTables();
+        await this.tm.commit({
+          formatVersion: this.sb.formatVersion,
+          uuid: this.sb.uuid,
+          chunkSize: this.sb.chunkSize,
+          totalBlocks: this.sb.totalBlocks,
+          versionRoot: this.versionTable.root,
+          exceptionRoot: this.exceptions.tree.root,
+          originRoot: this.originTable.root,
+          nextVersion: this.versions.nextId,
+          created: this.sb.created,
+          ...this.bg,
+        });
+        this.bgChanged = false;
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** Write the version and origin records changed since the last commit. */
+  private async persistTables(): Promise<void> {
+    const { changed, removed } = this.versions.takeChanges();
+    for (const v of changed) await this.versionTable.insert(v.id, 0, packVersion(v));
+    for (const id of removed) await this.versionTable.remove(id, 0);
+    if (this.originsChanged) {
+      for (const [id, o] of this.origins) await this.originTable.insert(id, 0, packOrigin(o));
+      this.originsChanged = false;
+    }
+    if (changed.length || removed.length) debug('persisted %d versions, removed %d', changed.length, removed.length);
+  }
+}

@@ -1,0 +1,182 @@
+// Reads and writes of byte ranges of the origin and of snapshots, split into chunks,
+// each chunk under its own lock, all chunks of a request in parallel.
+//
+// Origin write to chunk c: if the origin leaf has its own entry for c (or is the only
+// version), write in place. Otherwise the old data still belongs to other versions:
+// copy it to a new COW chunk, record it at the nearest entry on the origin's path (or
+// at the root), mark the origin leaf, and wait for a commit (shared with every write
+// waiting at the time) before overwriting the origin (the copy-out rule).
+//
+// Snapshot write to chunk c: a chunk the snapshot made in this transaction is written
+// in place; otherwise the snapshot gets a new chunk (the rest copied from what it read
+// before), so a committed chunk is never overwritten and its checksum stays true.
+import { crc32c } from '@node-rs/crc32';
+import { StoreError } from '../errors';
+import { BLOCK_SIZE } from '../format/layout';
+import { ExceptionKind, MARKER } from '../format/records';
+import { Found } from '../snap/exceptions';
+import { Version } from '../snap/version-tree';
+import { Core } from './core';
+
+export interface Piece {
+  chunk: number;
+  offset: number; // within the chunk
+  length: number;
+  at: number; // within the caller's buffer
+}
+
+export function splitIntoChunks(chunkSize: number, pos: number, length: number): Piece[] {
+  const pieces: Piece[] = [];
+  for (let at = 0; at < length;) {
+    const chunk = Math.floor((pos + at) / chunkSize);
+    const offset = (pos + at) % chunkSize;
+    const n = Math.min(chunkSize - offset, length - at);
+    pieces.push({ chunk, offset, length: n, at });
+    at += n;
+  }
+  return pieces;
+}
+
+export class DataPath {
+  constructor(private readonly core: Core) {}
+
+  /** Read `buf.length` bytes at `pos` of `reader` (a snapshot leaf; origin reads go straight to the file). */
+  async readSnapshot(origin: number, reader: Version, buf: Buffer, pos: number): Promise<void> {
+    const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
+    await Promise.all(pieces.map((p) => this.readPiece(origin, reader, p, buf)));
+  }
+
+  async writeOrigin(origin: number, buf: Buffer, pos: number): Promise<void> {
+    const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
+    await Promise.all(pieces.map((p) => this.writeOriginPiece(origin, p, buf, pos)));
+  }
+
+  async writeSnapshot(origin: number, writer: Version, buf: Buffer, pos: number): Promise<void> {
+    const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
+    await Promise.all(pieces.map((p) => this.writeSnapshotPiece(origin, writer, p, buf)));
+  }
+
+  /** The data `reader` sees in chunk c, whole. */
+  async readChunk(origin: number, chunk: number, found: Found | null): Promise<Buffer> {
+    const length = this.core.chunkLength(origin, chunk);
+    if (found?.exception.kind === ExceptionKind.CHUNK) return this.core.readCowChunk(found.exception.block, length);
+    const buf = Buffer.allocUnsafe(length);
+    await this.core.originDev(origin).read(buf, chunk * this.core.chunkSize);
+    return buf;
+  }
+
+  // ---- pieces ----------------------------------------------------------------------
+
+  private async readPiece(origin: number, reader: Version, p: Piece, buf: Buffer): Promise<void> {
+    const { core } = this;
+    const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), false);
+    try {
+      const found = await core.meta.run(() => core.exceptions.nearest(origin, p.chunk, reader));
+      const target = buf.subarray(p.at, p.at + p.length);
+      if (found?.exception.kind === ExceptionKind.CHUNK) {
+        await core.cow.read(target, found.exception.block * BLOCK_SIZE + p.offset);
+      } else {
+        await core.originDev(origin).read(target, p.chunk * core.chunkSize + p.offset);
+      }
+    } finally {
+      unlock();
+    }
+  }
+
+  private async writeOriginPiece(origin: number, p: Piece, buf: Buffer, pos: number): Promise<void> {
+    const { core } = this;
+    const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), true);
+    try {
+      const keeper = await core.meta.run(() => this.copyOutTarget(origin, p.chunk));
+      if (keeper) {
+        await this.copyOut(origin, p.chunk, keeper);
+        await core.group.request();
+      }
+      await core.originDev(origin).write(buf.subarray(p.at, p.at + p.length), pos + p.at);
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * The version that must keep the old data of chunk c before the origin overwrites it,
+   * or null when no other version can read the origin's copy.
+   */
+  private async copyOutTarget(origin: number, chunk: number): Promise<Version | null> {
+    const { versions, exceptions } = this.core;
+    const leaf = versions.originLeaf(origin);
+    if (!leaf.parentNode) return null;
+    const found = await exceptions.nearest(origin, chunk, leaf);
+    if (found?.version === leaf) return null;
+    if (found?.exception.kind === ExceptionKind.CHUNK) {
+      throw StoreError.corruption(`chunk ${chunk}: the origin's nearest entry is a COW chunk, not a marker`);
+    }
+    const keeper = found ? found.version : versions.root(leaf);
+    // a version that the running reclaim pass merges away would take the entry with it
+    // in chunks the pass has visited: give it straight to the heir
+    const heir = this.core.passPlan?.get(keeper.id) ?? keeper;
+    return heir === leaf ? null : heir;
+  }
+
+  private async copyOut(origin: number, chunk: number, keeper: Version): Promise<void> {
+    const { core } = this;
+    const releasePin = await core.pin.acquireShared();
+    try {
+      const block = await core.meta.run(() => core.allocChunk());
+      try {
+        const old = await this.readChunk(origin, chunk, null);
+        await core.cow.write(old, block * BLOCK_SIZE);
+        const crc = crc32c(old);
+        await core.meta.run(async () => {
+          const leaf = core.versions.originLeaf(origin);
+          await core.exceptions.put(origin, chunk, keeper.id, { kind: ExceptionKind.CHUNK, block, crc });
+          await core.exceptions.put(origin, chunk, leaf.id, MARKER);
+        });
+        core.copyOuts++;
+      } catch (e) {
+        await core.meta.run(() => core.sm.freeChunk(block));
+        throw e;
+      }
+    } finally {
+      releasePin();
+    }
+  }
+
+  private async writeSnapshotPiece(origin: number, writer: Version, p: Piece, buf: Buffer): Promise<void> {
+    const { core } = this;
+    const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), true);
+    const releasePin = await core.pin.acquireShared();
+    try {
+      const found = await core.meta.run(() => core.exceptions.nearest(origin, p.chunk, writer));
+      const own = found?.version === writer && found.exception.kind === ExceptionKind.CHUNK ? found.exception : null;
+      const length = core.chunkLength(origin, p.chunk);
+      const piece = buf.subarray(p.at, p.at + p.length);
+      const whole = p.offset === 0 && p.length === length;
+      const data = whole ? Buffer.from(piece) : await this.readChunk(origin, p.chunk, found);
+      if (!whole) piece.copy(data, p.offset);
+      const crc = crc32c(data);
+
+      if (own && (await core.meta.run(() => core.sm.isNew(own.block)))) {
+        await core.cow.write(piece, own.block * BLOCK_SIZE + p.offset);
+        await core.meta.run(() =>
+          core.exceptions.put(origin, p.chunk, writer.id, { kind: ExceptionKind.CHUNK, block: own.block, crc }),
+        );
+        return;
+      }
+      const block = await core.meta.run(() => core.allocChunk());
+      try {
+        await core.cow.write(data, block * BLOCK_SIZE);
+      } catch (e) {
+        await core.meta.run(() => core.sm.freeChunk(block));
+        throw e;
+      }
+      await core.meta.run(async () => {
+        await core.exceptions.put(origin, p.chunk, writer.id, { kind: ExceptionKind.CHUNK, block, crc });
+        if (own) await core.sm.freeChunk(own.block);
+      });
+    } finally {
+      releasePin();
+      unlock();
+    }
+  }
+}

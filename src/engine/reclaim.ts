@@ -1,0 +1,164 @@
+// Background reclaim: deleting a snapshot only marks it; this pass returns its space.
+//
+// A pass takes the deleted leaves present when it starts (their state becomes
+// RECLAIMING, committed with the pass's cursor), then walks the exception index in
+// chunk order, a batch per commit. Per chunk, with the tree contracted as if those
+// leaves were gone:
+//   - entries of removed versions (the leaves, and interior versions left with no live
+//     child) are freed;
+//   - an interior version left with one child is merged into its heir (the first
+//     descendant down that chain that is not merged): the entry nearest the heir is
+//     kept and moved to it; the others on the chain can no longer be read and are freed.
+// Reads stay right throughout: merged versions stay in the tree until the pass ends, so
+// chunks not yet visited still find their entries through them. The cursor is committed
+// with each batch, so a crash resumes the pass; redoing a visited chunk changes nothing.
+// Deletes made during a pass wait for the next one.
+import createDebug from 'debug';
+import { ExceptionKind, MAX_CHUNKS, unpackException, VersionKind, VersionState } from '../format/records';
+import { Version, VersionTree } from '../snap/version-tree';
+import { Core } from './core';
+
+const debug = createDebug('snapfuse:reclaim');
+const BATCH_ENTRIES = 512;
+
+/** What a pass does to each version it affects: null = removed, else the heir. */
+export type PassPlan = Map<number, Version | null>;
+
+export function planPass(versions: VersionTree): PassPlan {
+  const removed = new Set<Version>();
+  const plan: PassPlan = new Map();
+  // children before parents: ids grow downward, so descending id order is bottom-up
+  const bottomUp = [...versions.all()].sort((a, b) => b.id - a.id);
+  for (const v of bottomUp) {
+    const gone =
+      v.state === VersionState.RECLAIMING ||
+      (v.kind === VersionKind.INTERIOR && v.children.every((c) => removed.has(c)));
+    if (gone) {
+      removed.add(v);
+      plan.set(v.id, null);
+    }
+  }
+  for (const v of bottomUp) {
+    if (v.kind !== VersionKind.INTERIOR || removed.has(v)) continue;
+    const survivors = v.children.filter((c) => !removed.has(c));
+    if (survivors.length !== 1) continue;
+    let heir = survivors[0];
+    while (plan.has(heir.id)) heir = plan.get(heir.id)!; // already merged further down
+    plan.set(v.id, heir);
+  }
+  return plan;
+}
+
+export class Reclaimer {
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  /** Fraction of the running pass done, 0..1, or null when idle. */
+  progress: number | null = null;
+
+  constructor(private readonly core: Core) {}
+
+  /** Start a pass if deleted snapshots wait and none runs. */
+  kick(): void {
+    if (this.running || this.stopping) return;
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      this.progress = null;
+    });
+    this.running.catch((e) => debug('reclaim stopped: %s', (e as Error).message));
+  }
+
+  async idle(): Promise<void> {
+    while (this.running) await this.running.catch(() => undefined);
+  }
+
+  /** Stop at the next batch boundary (close). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.idle();
+  }
+
+  private async loop(): Promise<void> {
+    const { core } = this;
+    for (;;) {
+      if (this.stopping) return;
+      if (!core.bg.reclaimRunning && !(await this.startPass())) return;
+      const plan = await core.meta.run(async () => (core.passPlan = planPass(core.versions)));
+      while (core.bg.reclaimRunning && !this.stopping) await this.batch(plan);
+    }
+  }
+
+  private async startPass(): Promise<boolean> {
+    const { core } = this;
+    const started = await core.meta.run(async () => {
+      const waiting = [...core.versions.all()].filter((v) => v.state === VersionState.DELETED);
+      if (waiting.length === 0) return false;
+      for (const v of waiting) core.versions.setState(v, VersionState.RECLAIMING);
+      core.setBackground({ reclaimRunning: true, reclaimCursor: 0 });
+      debug('pass starts for %d deleted versions', waiting.length);
+      return true;
+    });
+    if (started) await core.commit();
+    return started;
+  }
+
+  private async batch(plan: PassPlan): Promise<void> {
+    const { core } = this;
+    const keys = await core.meta.run(async () => {
+      const found: number[] = [];
+      for await (const [k1] of core.exceptions.tree.entries([core.bg.reclaimCursor, 0])) {
+        if (found[found.length - 1] !== k1) {
+          if (found.length >= BATCH_ENTRIES) break;
+          found.push(k1);
+        }
+      }
+      return found;
+    });
+    for (const key of keys) {
+      const unlock = await core.chunks.acquire(key, true);
+      try {
+        await core.meta.run(() => this.reclaimChunk(key, plan));
+      } finally {
+        unlock();
+      }
+    }
+    await core.meta.run(async () => {
+      if (keys.length > 0) {
+        const next = keys[keys.length - 1] + 1;
+        core.setBackground({ reclaimCursor: next });
+        this.progress = (next % MAX_CHUNKS) / Math.max(1, Math.ceil(core.origin(0).size / core.chunkSize));
+      } else this.finishPass(plan);
+    });
+    await core.commit();
+  }
+
+  private async reclaimChunk(key: number, plan: PassPlan): Promise<void> {
+    const { core } = this;
+    const entries: Array<[number, Buffer]> = [];
+    for await (const [, vid, value] of core.exceptions.tree.entries([key, 0], [key + 1, 0])) entries.push([vid, value]);
+    const claimed = new Set<number>();
+    // nearest first: on any chain the deepest version has the greatest id
+    for (const [vid, value] of entries.sort((a, b) => b[0] - a[0])) {
+      const target = plan.has(vid) ? plan.get(vid)! : (core.versions.get(vid) ?? null);
+      const e = unpackException(value);
+      if (target && !claimed.has(target.id)) {
+        claimed.add(target.id);
+        if (target.id === vid) continue;
+        await core.exceptions.tree.remove(key, vid);
+        await core.exceptions.tree.insert(key, target.id, value);
+      } else {
+        await core.exceptions.tree.remove(key, vid);
+        if (e.kind === ExceptionKind.CHUNK) await core.sm.freeChunk(e.block);
+      }
+    }
+  }
+
+  /** Every chunk is visited: take the pass's versions out of the tree. */
+  private finishPass(plan: PassPlan): void {
+    const { core } = this;
+    const gone = [...plan.keys()].sort((a, b) => b - a).map((id) => core.versions.get(id)!);
+    for (const v of gone) core.versions.remove(v);
+    core.passPlan = null;
+    core.setBackground({ reclaimRunning: false, reclaimCursor: 0 });
+    debug('pass done: %d versions removed or merged', gone.length);
+  }
+}

@@ -1,0 +1,80 @@
+// Rollback: the origin's content becomes a snapshot's; every snapshot stays as it was.
+//
+// Starting one (in the store) freezes the target under a hidden leaf, the rollback's
+// source, so later writes to the target do not leak into the origin, and commits
+// {source, cursor 0}. This job then walks the chunks that have exceptions, in order: where
+// the source reads a COW chunk, that data is written to the origin through the ordinary
+// origin write (so other snapshots keep the old data, copy-out rule and all). Where the
+// source reads the origin, there is nothing to do. After each batch the origin is synced
+// and the cursor committed, so a crash resumes; redoing a chunk is harmless. At the end
+// the hidden leaf is deleted and reclaimed like any snapshot.
+import createDebug from 'debug';
+import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../format/records';
+import { Core } from './core';
+import { DataPath } from './data-path';
+
+const debug = createDebug('snapfuse:rollback');
+const BATCH_CHUNKS = 256;
+
+export class RollbackJob {
+  progress = 0;
+  private stopping = false;
+
+  /** Stop after the current batch; the next open resumes from the committed cursor. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  constructor(
+    private readonly core: Core,
+    private readonly data: DataPath,
+  ) {}
+
+  async run(): Promise<void> {
+    const { core } = this;
+    const origin = core.bg.rollbackOrigin;
+    const source = core.versions.get(core.bg.rollbackSource);
+    if (!source) throw new Error(`rollback source ${core.bg.rollbackSource} is missing`);
+    const end = chunkKey(origin + 1, 0);
+    const nchunks = Math.max(1, Math.ceil(core.origin(origin).size / core.chunkSize));
+    debug('rollback of origin %d from version %d at chunk key %d', origin, source.id, core.bg.rollbackCursor);
+    for (;;) {
+      const keys = await core.meta.run(async () => {
+        const found: number[] = [];
+        const from = Math.max(core.bg.rollbackCursor, chunkKey(origin, 0));
+        for await (const [k1] of core.exceptions.tree.entries([from, 0], [end, 0])) {
+          if (found[found.length - 1] !== k1) {
+            if (found.length >= BATCH_CHUNKS) break;
+            found.push(k1);
+          }
+        }
+        return found;
+      });
+      if (keys.length === 0) break;
+      if (this.stopping) return;
+      await Promise.all(
+        keys.map(async (key) => {
+          const chunk = key % MAX_CHUNKS;
+          await core.gate.withShared(async () => {
+            const found = await core.meta.run(() => core.exceptions.nearest(origin, chunk, source));
+            if (found?.exception.kind !== ExceptionKind.CHUNK) return;
+            const content = await this.data.readChunk(origin, chunk, found);
+            await this.data.writeOrigin(origin, content, chunk * core.chunkSize);
+          });
+        }),
+      );
+      await core.originDev(origin).flush();
+      const next = keys[keys.length - 1] + 1;
+      await core.meta.run(async () => core.setBackground({ rollbackCursor: next }));
+      await core.commit();
+      this.progress = (next % MAX_CHUNKS) / nchunks;
+    }
+    await core.meta.run(async () => {
+      core.versions.markDeleted(source);
+      core.setBackground({ rollbackSource: 0, rollbackCursor: 0, rollbackOrigin: 0 });
+    });
+    await core.commit();
+    this.progress = 1;
+    debug('rollback done');
+  }
+}

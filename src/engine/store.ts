@@ -1,0 +1,474 @@
+// The store: one origin (for now) and all its snapshots in one exception store on a COW
+// device. This is the library's public face; the FUSE mount and the offline tools are
+// thin layers over it. Nothing here prints; logging goes through `debug`.
+import createDebug from 'debug';
+import { randomUUID } from 'crypto';
+import { StoreError } from '../errors';
+import { BLOCK_SIZE } from '../format/layout';
+import { chooseSuperblock, FORMAT_VERSION, Superblock } from '../format/superblock';
+import {
+  EXCEPTION_SIZE,
+  NAME_MAX,
+  ORIGIN_SIZE,
+  OriginRecord,
+  unpackOrigin,
+  unpackVersion,
+  VERSION_SIZE,
+  VersionKind,
+  VersionRecord,
+  VersionState,
+  MAX_CHUNKS,
+} from '../format/records';
+import { BlockDevice } from '../block/block-device';
+import { BTree } from '../btree/btree';
+import { INDEX_VALUE_SIZE, SpaceMap } from '../alloc/space-map';
+import { TransactionManager } from '../txn/transaction-manager';
+import { VersionTree, Version } from '../snap/version-tree';
+import { ExceptionIndex } from '../snap/exceptions';
+import { BackgroundState, Core } from './core';
+import { DataPath } from './data-path';
+import { Reclaimer } from './reclaim';
+import { RollbackJob } from './rollback';
+
+const debug = createDebug('snapfuse:store');
+
+export const ORIGIN_IMAGE = 'origin';
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const DEFAULT_CHUNK_SIZE = 64 * 1024;
+export const DEFAULT_CACHE_SIZE = 64 * 1024 * 1024;
+const MIN_CHUNK = 4096;
+const MAX_CHUNK = 1024 * 1024;
+
+/** What the store remembers of an origin to recognise it again. */
+export interface OriginIdentity {
+  dev: number;
+  ino: number;
+  rdev: number;
+}
+
+export interface FormatOptions {
+  chunkSize?: number;
+  /** Overwrite a COW that already holds a store. */
+  force?: boolean;
+  originIdentity?: OriginIdentity;
+}
+
+export interface OpenOptions {
+  /** Byte budget of the metadata cache. */
+  cacheSize?: number;
+  /** Commit at least this often while there are changes (ms); 0 = only on demand. */
+  commitInterval?: number;
+  originIdentity?: OriginIdentity;
+}
+
+export interface SnapshotInfo {
+  id: string;
+  parent: string; // the image it was taken of: "origin" or a snapshot id (which may since be gone)
+  created: Date;
+  uuid: string;
+}
+
+export interface StoreStatus {
+  originSize: number;
+  chunkSize: number;
+  totalBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  snapshots: SnapshotInfo[];
+  reclaim: number | null; // fraction done of the running reclaim pass
+  rollback: number | null; // fraction done of the running rollback
+  copyOuts: number;
+  commits: number;
+}
+
+export class Store {
+  private readonly data: DataPath;
+  private readonly reclaimer: Reclaimer;
+  private rollbackJob: RollbackJob | null = null;
+  private rollbackDone: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  private constructor(
+    private readonly core: Core,
+    commitInterval: number,
+  ) {
+    this.data = new DataPath(core);
+    this.reclaimer = new Reclaimer(core);
+    if (commitInterval > 0) {
+      this.timer = setInterval(
+        () => void this.core.commit().catch((e) => debug('timed commit: %s', e)),
+        commitInterval,
+      );
+      this.timer.unref();
+    }
+  }
+
+  // ---- format and open -------------------------------------------------------------
+
+  /** Write an empty store on `cow` for `origin`. The origin is not touched. */
+  static async format(origin: BlockDevice, cow: BlockDevice, opts: FormatOptions = {}): Promise<void> {
+    const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK || chunkSize & (chunkSize - 1)) {
+      throw StoreError.invalid(`chunk size ${chunkSize} is not a power of two from 4 KiB to 1 MiB`);
+    }
+    if (origin.size === 0) throw StoreError.invalid(`origin ${origin.name} is empty`);
+    if (Math.ceil(origin.size / chunkSize) > MAX_CHUNKS) throw StoreError.invalid(`origin ${origin.name} is too large`);
+    const totalBlocks = Math.floor(cow.size / BLOCK_SIZE);
+    const minBlocks = 128 + 4 * (chunkSize / BLOCK_SIZE);
+    if (totalBlocks < minBlocks) {
+      throw StoreError.invalid(`COW ${cow.name} is too small: at least ${(minBlocks * BLOCK_SIZE) / 1024} KiB`);
+    }
+    if (!opts.force) {
+      const copies = await readSuperblocks(cow);
+      let existing = true;
+      try {
+        chooseSuperblock(copies, cow.name);
+      } catch (e) {
+        existing = !(e instanceof StoreError && e.code === 'NOT_A_STORE');
+      }
+      if (existing)
+        throw new StoreError('EXISTS', `${cow.name} already holds a snapfuse store (use force to overwrite)`);
+    }
+    // an old store's superblocks must not outrank the new one
+    await cow.write(Buffer.alloc(2 * BLOCK_SIZE), 0);
+    await cow.flush();
+
+    const tm = new TransactionManager(cow, DEFAULT_CACHE_SIZE, 0);
+    const sm = new SpaceMap(
+      tm,
+      new BTree(tm, INDEX_VALUE_SIZE, 0),
+      0,
+      totalBlocks,
+      chunkSize / BLOCK_SIZE,
+      totalBlocks,
+    );
+    tm.spaceMap = sm;
+    await sm.markUsed(0);
+    await sm.markUsed(1);
+    sm.index.root = (await BTree.create(tm, INDEX_VALUE_SIZE)).root;
+    const now = Date.now();
+    const versions = VersionTree.initial(0, now);
+    const id = opts.originIdentity ?? { dev: 0, ino: 0, rdev: 0 };
+    const origins = new Map<number, OriginRecord>([
+      [0, { size: origin.size, ...id, leaf: versions.originLeaf(0).id, name: '' }],
+    ]);
+    const core = new Core(
+      cow,
+      new Map([[0, origin]]),
+      tm,
+      sm,
+      await BTree.create(tm, VERSION_SIZE),
+      await BTree.create(tm, ORIGIN_SIZE),
+      new ExceptionIndex(await BTree.create(tm, EXCEPTION_SIZE), versions),
+      versions,
+      origins,
+      {
+        uuid: Buffer.from(randomUUID().replace(/-/g, ''), 'hex'),
+        chunkSize,
+        totalBlocks,
+        created: now,
+        formatVersion: FORMAT_VERSION,
+      },
+      { reclaimRunning: false, reclaimCursor: 0, rollbackSource: 0, rollbackOrigin: 0, rollbackCursor: 0 },
+    );
+    core.setOriginLeaf(0, versions.originLeaf(0).id);
+    // two commits, so both superblock copies are sound from the start
+    await core.group.request();
+    await core.group.request();
+    debug('formatted %s: %d blocks, chunk %d', cow.name, totalBlocks, chunkSize);
+  }
+
+  /** Open the store on `cow`, refusing anything that is not a sound store for `origin`. */
+  static async open(origin: BlockDevice, cow: BlockDevice, opts: OpenOptions = {}): Promise<Store> {
+    const sb = chooseSuperblock(await readSuperblocks(cow), cow.name);
+    checkGeometry(sb, cow);
+    const tm = new TransactionManager(cow, opts.cacheSize ?? DEFAULT_CACHE_SIZE, sb.seq);
+    const sm = new SpaceMap(
+      tm,
+      new BTree(tm, INDEX_VALUE_SIZE, sb.spaceIndexRoot),
+      sb.spaceIndexRoot,
+      sb.totalBlocks,
+      sb.chunkSize / BLOCK_SIZE,
+      sb.freeBlocks,
+    );
+    tm.spaceMap = sm;
+    const versionTable = new BTree(tm, VERSION_SIZE, sb.versionRoot);
+    const records: VersionRecord[] = [];
+    for await (const [id, , value] of versionTable.entries()) records.push(unpackVersion(id, value));
+    const versions = new VersionTree(records, sb.nextVersion);
+    const originTable = new BTree(tm, ORIGIN_SIZE, sb.originRoot);
+    const origins = new Map<number, OriginRecord>();
+    for await (const [id, , value] of originTable.entries()) origins.set(id, unpackOrigin(value));
+    const record = origins.get(0);
+    if (!record) throw StoreError.corruption(`${cow.name}: the store has no origin record`);
+    checkOrigin(record, origin, cow, opts.originIdentity);
+    const core = new Core(
+      cow,
+      new Map([[0, origin]]),
+      tm,
+      sm,
+      versionTable,
+      originTable,
+      new ExceptionIndex(new BTree(tm, EXCEPTION_SIZE, sb.exceptionRoot), versions),
+      versions,
+      origins,
+      sb,
+      pickBackground(sb),
+    );
+    const store = new Store(core, opts.commitInterval ?? 1000);
+    if (sb.rollbackSource) store.startRollbackJob();
+    store.reclaimer.kick();
+    debug('opened %s at commit %d: %d versions', cow.name, sb.seq, versions.size);
+    return store;
+  }
+
+  // ---- versions --------------------------------------------------------------------
+
+  get originSize(): number {
+    return this.core.origin(0).size;
+  }
+
+  get chunkSize(): number {
+    return this.core.chunkSize;
+  }
+
+  snapshots(): SnapshotInfo[] {
+    return this.core.versions.snapshots(0).map((v) => this.info(v));
+  }
+
+  /**
+   * Take a snapshot of the origin or of snapshot `from`; `id` defaults to the next
+   * unused number. Returns once the snapshot is durable.
+   */
+  async create(id?: string, from: string = ORIGIN_IMAGE): Promise<string> {
+    this.assertOpen();
+    if (id !== undefined) checkId(id);
+    if (from === ORIGIN_IMAGE) await this.rollbackDone;
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const { versions } = this.core;
+      const name = id ?? this.nextFreeId();
+      if (versions.snapshot(0, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
+      const source = this.leafOf(from);
+      this.core.requireSpace(16);
+      await this.core.meta.run(async () => {
+        const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now());
+        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
+      });
+      await this.core.commit();
+      debug('created %s from %s', name, from);
+      return name;
+    } finally {
+      release();
+    }
+  }
+
+  /** The snapshot vanishes now; its space returns in the background. */
+  async delete(id: string): Promise<void> {
+    this.assertOpen();
+    checkId(id);
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const v = this.leafOf(id);
+      await this.core.meta.run(async () => this.core.versions.markDeleted(v));
+      await this.core.commit();
+    } finally {
+      release();
+    }
+    this.reclaimer.kick();
+  }
+
+  /**
+   * The origin's content becomes snapshot `id`'s; every snapshot stays as it was. The
+   * rollback is durable once this returns; the copying goes on in the background (see
+   * `idle()`), and the origin's reads and writes wait for it.
+   */
+  async rollback(id: string): Promise<void> {
+    this.assertOpen();
+    checkId(id);
+    if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const target = this.leafOf(id);
+      this.core.requireSpace(16);
+      await this.core.meta.run(async () => {
+        const [cont, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
+        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
+        this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: 0, rollbackCursor: 0 });
+      });
+      await this.core.commit();
+    } finally {
+      release();
+    }
+    this.startRollbackJob();
+  }
+
+  // ---- data ------------------------------------------------------------------------
+
+  /** Read `buf.length` bytes at `pos` of an image: "origin" or a snapshot id. */
+  async read(image: string, buf: Buffer, pos: number): Promise<void> {
+    this.assertOpen();
+    this.checkRange(buf, pos);
+    if (image === ORIGIN_IMAGE) {
+      await this.rollbackDone;
+      return this.core.originDev(0).read(buf, pos);
+    }
+    return this.core.gate.withShared(() => this.data.readSnapshot(0, this.leafOf(image), buf, pos));
+  }
+
+  async write(image: string, buf: Buffer, pos: number): Promise<void> {
+    this.assertOpen();
+    this.checkRange(buf, pos);
+    if (image === ORIGIN_IMAGE) await this.rollbackDone;
+    await this.core.gate.withShared(() =>
+      image === ORIGIN_IMAGE
+        ? this.data.writeOrigin(0, buf, pos)
+        : this.data.writeSnapshot(0, this.leafOf(image), buf, pos),
+    );
+  }
+
+  /** Everything written so far, to any image, becomes durable. */
+  async sync(): Promise<void> {
+    this.assertOpen();
+    await this.core.commit();
+    await this.core.originDev(0).flush();
+  }
+
+  /** Resolves when no background work (reclaim, rollback) is left. */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.rollbackDone;
+      await this.reclaimer.idle();
+      if (!this.rollbackJob && !this.core.bg.reclaimRunning && !this.hasDeleted()) return;
+      this.reclaimer.kick();
+    }
+  }
+
+  status(): StoreStatus {
+    const counts = this.core.sm.counts();
+    return {
+      originSize: this.originSize,
+      chunkSize: this.chunkSize,
+      totalBytes: counts.total * BLOCK_SIZE,
+      freeBytes: counts.free * BLOCK_SIZE,
+      usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
+      snapshots: this.snapshots(),
+      reclaim: this.reclaimer.progress,
+      rollback: this.rollbackJob ? this.rollbackJob.progress : null,
+      copyOuts: this.core.copyOuts,
+      commits: this.core.group.commits,
+    };
+  }
+
+  /** Commit everything, stop background work at a safe point, close the devices. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.rollbackJob?.stop();
+    await this.reclaimer.stop();
+    await this.rollbackDone.catch(() => undefined);
+    await this.core.gate.withExclusive(async () => {
+      this.closed = true;
+      await this.core.commit();
+      await this.core.originDev(0).flush();
+    });
+    await this.core.cow.close();
+    await this.core.originDev(0).close();
+  }
+
+  /** For tests and tools: the engine inside. */
+  get internals(): Core {
+    return this.core;
+  }
+
+  // ---- helpers ---------------------------------------------------------------------
+
+  private startRollbackJob(): void {
+    const job = new RollbackJob(this.core, this.data);
+    this.rollbackJob = job;
+    this.rollbackDone = job.run().finally(() => {
+      this.rollbackJob = null;
+      this.reclaimer.kick();
+    });
+  }
+
+  private hasDeleted(): boolean {
+    for (const v of this.core.versions.all()) if (v.state !== VersionState.LIVE) return true;
+    return false;
+  }
+
+  private leafOf(image: string): Version {
+    const v = image === ORIGIN_IMAGE ? this.core.versions.originLeaf(0) : this.core.versions.snapshot(0, image);
+    if (!v) throw new StoreError('NOT_FOUND', `no snapshot ${image}`);
+    return v;
+  }
+
+  private nextFreeId(): string {
+    let max = 0;
+    for (const v of this.core.versions.snapshots(0)) if (/^[0-9]+$/.test(v.name)) max = Math.max(max, Number(v.name));
+    return String(max + 1);
+  }
+
+  private info(v: Version): SnapshotInfo {
+    return { id: v.name, parent: v.source, created: new Date(v.created), uuid: v.uuid.toString('hex') };
+  }
+
+  private checkRange(buf: Buffer, pos: number): void {
+    if (!Number.isInteger(pos) || pos < 0 || pos + buf.length > this.originSize) {
+      throw StoreError.invalid(`range ${pos}+${buf.length} is outside the image (${this.originSize} bytes)`);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
+  }
+}
+
+function checkId(id: string): void {
+  if (!ID_PATTERN.test(id) || id === ORIGIN_IMAGE) {
+    throw StoreError.invalid(
+      `bad snapshot id "${id.slice(0, NAME_MAX + 1)}": use 1-64 of A-Z a-z 0-9 . _ -, not "origin"`,
+    );
+  }
+}
+
+async function readSuperblocks(cow: BlockDevice): Promise<Buffer[]> {
+  if (cow.size < 2 * BLOCK_SIZE) throw new StoreError('NOT_A_STORE', `${cow.name} holds no snapfuse store`);
+  const both = Buffer.alloc(2 * BLOCK_SIZE);
+  await cow.read(both, 0);
+  return [both.subarray(0, BLOCK_SIZE), both.subarray(BLOCK_SIZE)];
+}
+
+function checkGeometry(sb: Superblock, cow: BlockDevice): void {
+  const cs = sb.chunkSize;
+  if (cs < MIN_CHUNK || cs > MAX_CHUNK || cs & (cs - 1)) {
+    throw StoreError.corruption(`${cow.name}: superblock names chunk size ${cs}`);
+  }
+  if (sb.totalBlocks * BLOCK_SIZE > cow.size) {
+    throw StoreError.invalid(
+      `${cow.name} is smaller (${cow.size} bytes) than the store on it (${sb.totalBlocks * BLOCK_SIZE})`,
+    );
+  }
+}
+
+function checkOrigin(record: OriginRecord, origin: BlockDevice, cow: BlockDevice, id?: OriginIdentity): void {
+  const other = (why: string) =>
+    new StoreError('WRONG_ORIGIN', `${cow.name} is a store for another origin than ${origin.name}: ${why}`);
+  if (record.size !== origin.size) throw other(`size is ${origin.size} bytes, the store's origin had ${record.size}`);
+  if (id && (record.dev || record.ino || record.rdev)) {
+    if (record.rdev !== id.rdev || (!record.rdev && (record.dev !== id.dev || record.ino !== id.ino))) {
+      throw other('it is not the same file (device and inode differ)');
+    }
+  }
+}
+
+function pickBackground(sb: Superblock): BackgroundState {
+  return {
+    reclaimRunning: sb.reclaimRunning,
+    reclaimCursor: sb.reclaimCursor,
+    rollbackSource: sb.rollbackSource,
+    rollbackOrigin: sb.rollbackOrigin,
+    rollbackCursor: sb.rollbackCursor,
+  };
+}

@@ -1,0 +1,136 @@
+// The superblock: two copies, at blocks 0 and 1. A commit writes the copy at
+// (seq & 1) after everything it points to is durable; open takes the valid copy with
+// the highest seq. A torn or damaged copy is ignored in favour of the other one.
+//
+//   OFFSET SIZE FIELD
+//   0      32   block header (type SUPERBLOCK, location 0 or 1, seq)
+//   32     8    magic "SNAPFUSE"
+//   40     4    format version
+//   44     4    flags, reserved
+//   48     16   store uuid
+//   64     4    block size
+//   68     4    chunk size
+//   72     8    total blocks on the COW
+//   80     8    free blocks
+//   88     8    space-map index root
+//   96     8    version tree root
+//   104    8    exception tree root
+//   112    8    origin table root
+//   120    4    next version id
+//   124    4    reserved
+//   128    8    reclaim: chunk key the running pass resumes at
+//   136    4    reclaim: pass running (1) or not (0)
+//   140    4    rollback: hidden source version, 0 when none runs
+//   144    8    rollback: chunk key it resumes at
+//   152    8    created, ms since the epoch
+//   160    8    committed, ms since the epoch
+//   168    4    rollback: origin id
+//   172    -    zero to the end of the block
+import { StoreError } from '../errors';
+import { BLOCK_SIZE, BlockType, blockProblem, blockSeq, blockTypeOf, readU64, sealBlock, writeU64 } from './layout';
+
+export const MAGIC = Buffer.from('SNAPFUSE', 'latin1');
+export const FORMAT_VERSION = 1;
+export const SUPERBLOCK_LOCATIONS = [0, 1] as const;
+
+export interface Superblock {
+  seq: number;
+  formatVersion: number;
+  uuid: Buffer;
+  chunkSize: number;
+  totalBlocks: number;
+  freeBlocks: number;
+  spaceIndexRoot: number;
+  versionRoot: number;
+  exceptionRoot: number;
+  originRoot: number;
+  nextVersion: number;
+  reclaimRunning: boolean;
+  reclaimCursor: number;
+  rollbackSource: number;
+  rollbackOrigin: number;
+  rollbackCursor: number;
+  created: number;
+  committed: number;
+}
+
+export function packSuperblock(sb: Superblock): Buffer {
+  const buf = Buffer.alloc(BLOCK_SIZE);
+  MAGIC.copy(buf, 32);
+  buf.writeUInt32LE(sb.formatVersion, 40);
+  sb.uuid.copy(buf, 48, 0, 16);
+  buf.writeUInt32LE(BLOCK_SIZE, 64);
+  buf.writeUInt32LE(sb.chunkSize, 68);
+  writeU64(buf, 72, sb.totalBlocks);
+  writeU64(buf, 80, sb.freeBlocks);
+  writeU64(buf, 88, sb.spaceIndexRoot);
+  writeU64(buf, 96, sb.versionRoot);
+  writeU64(buf, 104, sb.exceptionRoot);
+  writeU64(buf, 112, sb.originRoot);
+  buf.writeUInt32LE(sb.nextVersion, 120);
+  writeU64(buf, 128, sb.reclaimCursor);
+  buf.writeUInt32LE(sb.reclaimRunning ? 1 : 0, 136);
+  buf.writeUInt32LE(sb.rollbackSource, 140);
+  writeU64(buf, 144, sb.rollbackCursor);
+  writeU64(buf, 152, sb.created);
+  writeU64(buf, 160, sb.committed);
+  buf.writeUInt32LE(sb.rollbackOrigin, 168);
+  sealBlock(buf, BlockType.SUPERBLOCK, sb.seq & 1, sb.seq);
+  return buf;
+}
+
+export function unpackSuperblock(buf: Buffer): Superblock {
+  return {
+    seq: blockSeq(buf),
+    formatVersion: buf.readUInt32LE(40),
+    uuid: Buffer.from(buf.subarray(48, 64)),
+    chunkSize: buf.readUInt32LE(68),
+    totalBlocks: readU64(buf, 72),
+    freeBlocks: readU64(buf, 80),
+    spaceIndexRoot: readU64(buf, 88),
+    versionRoot: readU64(buf, 96),
+    exceptionRoot: readU64(buf, 104),
+    originRoot: readU64(buf, 112),
+    nextVersion: buf.readUInt32LE(120),
+    reclaimCursor: readU64(buf, 128),
+    reclaimRunning: buf.readUInt32LE(136) === 1,
+    rollbackSource: buf.readUInt32LE(140),
+    rollbackCursor: readU64(buf, 144),
+    created: readU64(buf, 152),
+    committed: readU64(buf, 160),
+    rollbackOrigin: buf.readUInt32LE(168),
+  };
+}
+
+function hasMagic(buf: Buffer): boolean {
+  return buf.subarray(32, 40).equals(MAGIC);
+}
+
+/**
+ * Choose the superblock to open from the two copies: the sound one with the highest
+ * seq. Refuses, with a typed error, a device that holds no store, a store from a newer
+ * format, or one whose two copies are both damaged.
+ */
+export function chooseSuperblock(copies: Buffer[], deviceName: string): Superblock {
+  const sound: Superblock[] = [];
+  const problems: string[] = [];
+  copies.forEach((buf, loc) => {
+    const problem = blockProblem(buf, loc, BlockType.SUPERBLOCK);
+    if (problem) problems.push(problem);
+    else if (!hasMagic(buf)) problems.push(`block ${loc}: superblock has no snapfuse magic`);
+    else sound.push(unpackSuperblock(buf));
+  });
+  if (sound.length === 0) {
+    const anyMagic = copies.some((b) => hasMagic(b) || blockTypeOf(b) === BlockType.SUPERBLOCK);
+    if (!anyMagic) throw new StoreError('NOT_A_STORE', `${deviceName} holds no snapfuse store`);
+    throw StoreError.corruption(`${deviceName}: both superblocks are damaged (${problems.join('; ')})`);
+  }
+  const best = sound.reduce((a, b) => (b.seq > a.seq ? b : a));
+  if (best.formatVersion > FORMAT_VERSION) {
+    throw new StoreError(
+      'NEWER_FORMAT',
+      `${deviceName} was made by a newer snapfuse (format ${best.formatVersion}; this one reads up to ${FORMAT_VERSION})`,
+    );
+  }
+  return best;
+}

@@ -1,0 +1,240 @@
+// The version tree, held in memory (a small record per version) and persisted in the
+// version table. Leaves are what users see: each origin's live leaf and every snapshot.
+// Taking a snapshot of a leaf freezes it into an interior version with two new leaf
+// children, the continuing one and the new snapshot. Ids are never reused, and a child's
+// id is always greater than its parent's, also after merges.
+//
+// Ancestor tests are O(1) through nested interval labels: every version holds an
+// interval strictly inside its parent's, disjoint from its siblings'. A split carves the
+// children's intervals out of the leaf's; when a leaf's interval is too narrow, the whole
+// tree is relabelled (O(versions), rare).
+import { randomUUID } from 'crypto';
+import { StoreError } from '../errors';
+import { VersionKind, VersionRecord, VersionState } from '../format/records';
+
+export interface Version extends VersionRecord {
+  parentNode: Version | null;
+  children: Version[];
+  lo: number;
+  hi: number;
+}
+
+const LABEL_SPACE = 2 ** 52;
+
+export class VersionTree {
+  private readonly byId = new Map<number, Version>();
+  private readonly byName = new Map<string, Version>();
+  private readonly originLeaves = new Map<number, Version>();
+  private readonly changed = new Set<number>(); // ids whose record must be written
+  private readonly removed = new Set<number>(); // ids whose record must be deleted
+
+  constructor(
+    records: VersionRecord[],
+    public nextId: number,
+  ) {
+    for (const r of records) this.byId.set(r.id, { ...r, parentNode: null, children: [], lo: 0, hi: 0 });
+    for (const v of this.byId.values()) {
+      if (v.parent) {
+        const p = this.byId.get(v.parent);
+        if (!p) throw StoreError.corruption(`version ${v.id} names a missing parent ${v.parent}`);
+        v.parentNode = p;
+        p.children.push(v);
+      }
+      if (v.kind === VersionKind.ORIGIN) this.originLeaves.set(v.origin, v);
+      if (v.kind === VersionKind.SNAPSHOT && v.state === VersionState.LIVE)
+        this.byName.set(nameKey(v.origin, v.name), v);
+    }
+    this.relabel();
+  }
+
+  static initial(origin: number, now: number): VersionTree {
+    const tree = new VersionTree([], 1);
+    const v = tree.add({ parent: 0, origin, kind: VersionKind.ORIGIN, name: '', source: '', created: now });
+    tree.originLeaves.set(origin, v);
+    tree.relabel();
+    return tree;
+  }
+
+  get(id: number): Version | undefined {
+    return this.byId.get(id);
+  }
+
+  all(): IterableIterator<Version> {
+    return this.byId.values();
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  originLeaf(origin: number): Version {
+    const v = this.originLeaves.get(origin);
+    if (!v) throw StoreError.corruption(`origin ${origin} has no leaf version`);
+    return v;
+  }
+
+  snapshot(origin: number, name: string): Version | undefined {
+    return this.byName.get(nameKey(origin, name));
+  }
+
+  snapshots(origin: number): Version[] {
+    return [...this.byName.values()].filter((v) => v.origin === origin).sort((a, b) => a.id - b.id);
+  }
+
+  /** True if u is v or one of v's ancestors. */
+  isAncestorOrSelf(u: Version, v: Version): boolean {
+    return u.lo <= v.lo && v.hi <= u.hi;
+  }
+
+  root(v: Version): Version {
+    while (v.parentNode) v = v.parentNode;
+    return v;
+  }
+
+  /**
+   * Freeze `leaf` and hang two new leaves below it: the one that continues it (same
+   * kind, name and identity) and a new one. Returns [continuing, new].
+   */
+  split(leaf: Version, newKind: VersionKind, newName: string, source: string, now: number): [Version, Version] {
+    if (leaf.children.length > 0 || leaf.kind === VersionKind.INTERIOR) throw new TypeError('only leaves split');
+    const { origin } = leaf;
+    const cont = this.add({
+      parent: leaf.id,
+      origin,
+      kind: leaf.kind,
+      name: leaf.name,
+      source: leaf.source,
+      created: leaf.created,
+    });
+    cont.uuid = leaf.uuid;
+    const fresh = this.add({ parent: leaf.id, origin, kind: newKind, name: newName, source, created: now });
+    if (leaf.kind === VersionKind.ORIGIN) this.originLeaves.set(leaf.origin, cont);
+    if (leaf.kind === VersionKind.SNAPSHOT) this.byName.set(nameKey(leaf.origin, leaf.name), cont);
+    if (newKind === VersionKind.SNAPSHOT) this.byName.set(nameKey(fresh.origin, newName), fresh);
+    leaf.kind = VersionKind.INTERIOR;
+    leaf.name = '';
+    this.markChanged(leaf);
+    // carve both children out of the leaf's interval: most of it to the continuing leaf,
+    // which is the one that is split again and again in the common case
+    const inner = leaf.hi - leaf.lo - 2;
+    if (inner < 2) this.relabel();
+    else {
+      const cut = leaf.lo + 1 + Math.max(0, Math.floor(inner * 0.75) - 1);
+      [cont.lo, cont.hi] = [leaf.lo + 1, cut];
+      [fresh.lo, fresh.hi] = [cut + 1, leaf.hi - 1];
+    }
+    return [cont, fresh];
+  }
+
+  /** A user deletes a snapshot: it vanishes from view now; reclaim removes it later. */
+  markDeleted(v: Version): void {
+    if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
+    v.state = VersionState.DELETED;
+    this.markChanged(v);
+  }
+
+  setState(v: Version, state: VersionState): void {
+    v.state = state;
+    this.markChanged(v);
+  }
+
+  /** Take `v` out of the tree; its children move up to its parent. */
+  remove(v: Version): void {
+    const p = v.parentNode;
+    if (p) p.children = p.children.filter((c) => c !== v);
+    for (const c of v.children) {
+      c.parentNode = p;
+      c.parent = p ? p.id : 0;
+      if (p) p.children.push(c);
+      this.markChanged(c);
+    }
+    this.byId.delete(v.id);
+    if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
+    this.changed.delete(v.id);
+    this.removed.add(v.id);
+  }
+
+  markChanged(v: Version): void {
+    this.changed.add(v.id);
+  }
+
+  get hasChanges(): boolean {
+    return this.changed.size > 0 || this.removed.size > 0;
+  }
+
+  /** Ids to write and ids to delete since the last call; the caller persists them. */
+  takeChanges(): { changed: Version[]; removed: number[] } {
+    const changed = [...this.changed].map((id) => this.byId.get(id)!).filter(Boolean);
+    const removed = [...this.removed];
+    this.changed.clear();
+    this.removed.clear();
+    return { changed, removed };
+  }
+
+  private add(r: Omit<VersionRecord, 'id' | 'uuid' | 'state'>): Version {
+    const id = this.nextId++;
+    const parentNode = r.parent ? this.byId.get(r.parent)! : null;
+    const v: Version = {
+      ...r,
+      id,
+      uuid: uuidBytes(),
+      state: VersionState.LIVE,
+      parentNode,
+      children: [],
+      lo: 0,
+      hi: 0,
+    };
+    this.byId.set(id, v);
+    if (parentNode) parentNode.children.push(v);
+    this.markChanged(v);
+    return v;
+  }
+
+  /** Give every version a fresh interval, each root's subtree an equal share. */
+  private relabel(): void {
+    const roots = [...this.byId.values()].filter((v) => !v.parentNode);
+    const leaves = new Map<Version, number>();
+    // leaf counts bottom-up, without recursion (chains can be 100,000 deep)
+    const order: Version[] = [];
+    const stack = [...roots];
+    while (stack.length) {
+      const v = stack.pop()!;
+      order.push(v);
+      stack.push(...v.children);
+    }
+    for (let i = order.length - 1; i >= 0; i--) {
+      const v = order[i];
+      leaves.set(v, v.children.length === 0 ? 1 : v.children.reduce((n, c) => n + leaves.get(c)!, 1));
+    }
+    const total = roots.reduce((n, r) => n + leaves.get(r)!, 0);
+    const unit = Math.floor(LABEL_SPACE / Math.max(total, 1));
+    let at = 0;
+    const work: Array<[Version, number, number]> = [];
+    for (const r of roots) {
+      const width = leaves.get(r)! * unit;
+      work.push([r, at, at + width - 1]);
+      at += width;
+    }
+    while (work.length) {
+      const [v, lo, hi] = work.pop()!;
+      v.lo = lo;
+      v.hi = hi;
+      let inner = lo + 1;
+      const span = hi - lo - 1;
+      const n = leaves.get(v)! - 1;
+      for (const c of v.children) {
+        const width = Math.floor((span * leaves.get(c)!) / n);
+        work.push([c, inner, inner + width - 2]);
+        inner += width;
+      }
+    }
+  }
+}
+
+function nameKey(origin: number, name: string): string {
+  return `${origin}\0${name}`;
+}
+
+function uuidBytes(): Buffer {
+  return Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+}
