@@ -46,6 +46,7 @@ export class Core {
   passPlan: Map<number, Version | null> | null = null;
   private originsChanged = false;
   private bgChanged = false;
+  private reserved = 0; // blocks promised to writes in flight
   copyOuts = 0;
 
   constructor(
@@ -103,13 +104,30 @@ export class Core {
 
   /** Refuse, before anything changes, an operation that needs `blocks` more than the reserve. */
   requireSpace(blocks: number): void {
-    if (this.sm.counts().allocatable < blocks + this.metaReserve()) throw StoreError.noSpace();
+    if (this.sm.counts().allocatable - this.reserved < blocks + this.metaReserve()) throw StoreError.noSpace();
   }
 
-  /** A new COW chunk for data; call inside meta, holding the pin. */
-  async allocChunk(): Promise<number> {
-    this.requireSpace(this.chunkBlocks);
+  /**
+   * Set aside room for `chunks` data chunks, so that a write either finds all the space it
+   * may need or fails with NO_SPACE before it changes anything. Release what is left
+   * when the write is done.
+   */
+  reserveChunks(chunks: number): Reservation {
+    const blocks = chunks * this.chunkBlocks;
+    this.requireSpace(blocks);
+    this.reserved += blocks;
+    return new Reservation(this, blocks);
+  }
+
+  /** A new COW chunk for data, out of `reservation`; call inside meta, holding the pin. */
+  async allocChunk(reservation: Reservation): Promise<number> {
+    reservation.take(this.chunkBlocks);
     return this.sm.allocChunk();
+  }
+
+  /** @internal bookkeeping for Reservation */
+  unreserve(blocks: number): void {
+    this.reserved -= blocks;
   }
 
   async readCowChunk(block: number, length: number): Promise<Buffer> {
@@ -169,5 +187,23 @@ export class Core {
       this.originsChanged = false;
     }
     if (changed.length || removed.length) debug('persisted %d versions, removed %d', changed.length, removed.length);
+  }
+}
+
+export class Reservation {
+  constructor(
+    private readonly core: Core,
+    private left: number,
+  ) {}
+
+  take(blocks: number): void {
+    if (blocks > this.left) throw new Error('a write took more space than it reserved');
+    this.left -= blocks;
+    this.core.unreserve(blocks);
+  }
+
+  release(): void {
+    this.core.unreserve(this.left);
+    this.left = 0;
   }
 }

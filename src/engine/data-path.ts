@@ -13,10 +13,10 @@
 import { crc32c } from '@node-rs/crc32';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { ExceptionKind, MARKER } from '../format/records';
+import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
 import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
-import { Core } from './core';
+import { Core, Reservation } from './core';
 
 export interface Piece {
   chunk: number;
@@ -46,14 +46,43 @@ export class DataPath {
     await Promise.all(pieces.map((p) => this.readPiece(origin, reader, p, buf)));
   }
 
-  async writeOrigin(origin: number, buf: Buffer, pos: number): Promise<void> {
+  /** `reserved`: space set aside by the caller (rollback) instead of per write. */
+  async writeOrigin(origin: number, buf: Buffer, pos: number, reserved?: Reservation): Promise<void> {
     const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
-    await Promise.all(pieces.map((p) => this.writeOriginPiece(origin, p, buf, pos)));
+    const alone = !this.core.versions.originLeaf(origin).parentNode;
+    const space = reserved ?? this.core.reserveChunks(alone ? 0 : pieces.length);
+    try {
+      await Promise.all(pieces.map((p) => this.writeOriginPiece(origin, p, buf, pos, space)));
+    } finally {
+      if (!reserved) space.release();
+    }
+  }
+
+  /** How many chunks of `reader` come from the COW: an upper bound of a rollback's copy-outs. */
+  async countCowChunks(origin: number, reader: Version): Promise<number> {
+    const { core } = this;
+    const keys: number[] = [];
+    await core.meta.run(async () => {
+      for await (const [k1] of core.exceptions.tree.entries([chunkKey(origin, 0), 0], [chunkKey(origin + 1, 0), 0])) {
+        if (keys[keys.length - 1] !== k1) keys.push(k1);
+      }
+    });
+    let n = 0;
+    for (const key of keys) {
+      const found = await core.meta.run(() => core.exceptions.nearest(origin, key % MAX_CHUNKS, reader));
+      if (found?.exception.kind === ExceptionKind.CHUNK) n++;
+    }
+    return n;
   }
 
   async writeSnapshot(origin: number, writer: Version, buf: Buffer, pos: number): Promise<void> {
     const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
-    await Promise.all(pieces.map((p) => this.writeSnapshotPiece(origin, writer, p, buf)));
+    const space = this.core.reserveChunks(pieces.length);
+    try {
+      await Promise.all(pieces.map((p) => this.writeSnapshotPiece(origin, writer, p, buf, space)));
+    } finally {
+      space.release();
+    }
   }
 
   /** The data `reader` sees in chunk c, whole. */
@@ -83,13 +112,19 @@ export class DataPath {
     }
   }
 
-  private async writeOriginPiece(origin: number, p: Piece, buf: Buffer, pos: number): Promise<void> {
+  private async writeOriginPiece(
+    origin: number,
+    p: Piece,
+    buf: Buffer,
+    pos: number,
+    space: Reservation,
+  ): Promise<void> {
     const { core } = this;
     const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), true);
     try {
       const keeper = await core.meta.run(() => this.copyOutTarget(origin, p.chunk));
       if (keeper) {
-        await this.copyOut(origin, p.chunk, keeper);
+        await this.copyOut(origin, p.chunk, keeper, space);
         await core.group.request();
       }
       await core.originDev(origin).write(buf.subarray(p.at, p.at + p.length), pos + p.at);
@@ -118,11 +153,11 @@ export class DataPath {
     return heir === leaf ? null : heir;
   }
 
-  private async copyOut(origin: number, chunk: number, keeper: Version): Promise<void> {
+  private async copyOut(origin: number, chunk: number, keeper: Version, space: Reservation): Promise<void> {
     const { core } = this;
     const releasePin = await core.pin.acquireShared();
     try {
-      const block = await core.meta.run(() => core.allocChunk());
+      const block = await core.meta.run(() => core.allocChunk(space));
       try {
         const old = await this.readChunk(origin, chunk, null);
         await core.cow.write(old, block * BLOCK_SIZE);
@@ -142,7 +177,13 @@ export class DataPath {
     }
   }
 
-  private async writeSnapshotPiece(origin: number, writer: Version, p: Piece, buf: Buffer): Promise<void> {
+  private async writeSnapshotPiece(
+    origin: number,
+    writer: Version,
+    p: Piece,
+    buf: Buffer,
+    space: Reservation,
+  ): Promise<void> {
     const { core } = this;
     const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), true);
     const releasePin = await core.pin.acquireShared();
@@ -163,7 +204,7 @@ export class DataPath {
         );
         return;
       }
-      const block = await core.meta.run(() => core.allocChunk());
+      const block = await core.meta.run(() => core.allocChunk(space));
       try {
         await core.cow.write(data, block * BLOCK_SIZE);
       } catch (e) {

@@ -19,7 +19,7 @@ import { Version, VersionTree } from '../snap/version-tree';
 import { Core } from './core';
 
 const debug = createDebug('snapfuse:reclaim');
-const BATCH_ENTRIES = 512;
+const BATCH_ENTRIES = 4096; // chunks scanned per commit
 
 /** What a pass does to each version it affects: null = removed, else the heir. */
 export type PassPlan = Map<number, Version | null>;
@@ -103,15 +103,17 @@ export class Reclaimer {
 
   private async batch(plan: PassPlan): Promise<void> {
     const { core } = this;
-    const keys = await core.meta.run(async () => {
-      const found: number[] = [];
-      for await (const [k1] of core.exceptions.tree.entries([core.bg.reclaimCursor, 0])) {
-        if (found[found.length - 1] !== k1) {
-          if (found.length >= BATCH_ENTRIES) break;
-          found.push(k1);
-        }
+    // the chunks from the cursor on that hold an entry of a version this pass affects
+    const { keys, scanned } = await core.meta.run(async () => {
+      const keys: number[] = [];
+      let scanned = -1;
+      let n = 0;
+      for await (const [k1, vid] of core.exceptions.tree.entries([core.bg.reclaimCursor, 0])) {
+        if (k1 !== scanned && ++n > BATCH_ENTRIES) break;
+        scanned = k1;
+        if (plan.has(vid) && keys[keys.length - 1] !== k1) keys.push(k1);
       }
-      return found;
+      return { keys, scanned };
     });
     for (const key of keys) {
       const unlock = await core.chunks.acquire(key, true);
@@ -122,8 +124,8 @@ export class Reclaimer {
       }
     }
     await core.meta.run(async () => {
-      if (keys.length > 0) {
-        const next = keys[keys.length - 1] + 1;
+      if (scanned >= 0) {
+        const next = scanned + 1;
         core.setBackground({ reclaimCursor: next });
         this.progress = (next % MAX_CHUNKS) / Math.max(1, Math.ceil(core.origin(0).size / core.chunkSize));
       } else this.finishPass(plan);

@@ -10,7 +10,7 @@
 // the hidden leaf is deleted and reclaimed like any snapshot.
 import createDebug from 'debug';
 import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../format/records';
-import { Core } from './core';
+import { Core, Reservation } from './core';
 import { DataPath } from './data-path';
 
 const debug = createDebug('snapfuse:rollback');
@@ -28,6 +28,7 @@ export class RollbackJob {
   constructor(
     private readonly core: Core,
     private readonly data: DataPath,
+    private readonly space: Reservation,
   ) {}
 
   async run(): Promise<void> {
@@ -59,7 +60,7 @@ export class RollbackJob {
             const found = await core.meta.run(() => core.exceptions.nearest(origin, chunk, source));
             if (found?.exception.kind !== ExceptionKind.CHUNK) return;
             const content = await this.data.readChunk(origin, chunk, found);
-            await this.data.writeOrigin(origin, content, chunk * core.chunkSize);
+            await this.data.writeOrigin(origin, content, chunk * core.chunkSize, this.space);
           });
         }),
       );
@@ -74,6 +75,7 @@ export class RollbackJob {
       core.setBackground({ rollbackSource: 0, rollbackCursor: 0, rollbackOrigin: 0 });
     });
     await core.commit();
+    this.space.release();
     this.progress = 1;
     debug('rollback done');
   }

@@ -25,7 +25,7 @@ import { INDEX_VALUE_SIZE, SpaceMap } from '../alloc/space-map';
 import { TransactionManager } from '../txn/transaction-manager';
 import { VersionTree, Version } from '../snap/version-tree';
 import { ExceptionIndex } from '../snap/exceptions';
-import { BackgroundState, Core } from './core';
+import { BackgroundState, Core, Reservation } from './core';
 import { DataPath } from './data-path';
 import { Reclaimer } from './reclaim';
 import { RollbackJob } from './rollback';
@@ -217,7 +217,13 @@ export class Store {
       pickBackground(sb),
     );
     const store = new Store(core, opts.commitInterval ?? 1000);
-    if (sb.rollbackSource) store.startRollbackJob();
+    if (sb.rollbackSource) {
+      // resuming after a crash: reserve what the rest may need, as far as there is room
+      const source = versions.get(sb.rollbackSource);
+      const need = source ? await store.data.countCowChunks(0, source) : 0;
+      const room = Math.floor(Math.max(0, sm.counts().allocatable - core.metaReserve()) / core.chunkBlocks);
+      store.startRollbackJob(core.reserveChunks(Math.min(need, room)));
+    }
     store.reclaimer.kick();
     debug('opened %s at commit %d: %d versions', cow.name, sb.seq, versions.size);
     return store;
@@ -289,8 +295,11 @@ export class Store {
     checkId(id);
     if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
     const release = await this.core.gate.acquireExclusive();
+    let space: Reservation | null = null;
     try {
       const target = this.leafOf(id);
+      // all the space the copying may need is set aside now, or the rollback is refused
+      space = this.core.reserveChunks(await this.data.countCowChunks(0, target));
       this.core.requireSpace(16);
       await this.core.meta.run(async () => {
         const [cont, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
@@ -298,10 +307,13 @@ export class Store {
         this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: 0, rollbackCursor: 0 });
       });
       await this.core.commit();
+    } catch (e) {
+      space?.release();
+      throw e;
     } finally {
       release();
     }
-    this.startRollbackJob();
+    this.startRollbackJob(space!);
   }
 
   // ---- data ------------------------------------------------------------------------
@@ -384,8 +396,8 @@ export class Store {
 
   // ---- helpers ---------------------------------------------------------------------
 
-  private startRollbackJob(): void {
-    const job = new RollbackJob(this.core, this.data);
+  private startRollbackJob(space: Reservation): void {
+    const job = new RollbackJob(this.core, this.data, space);
     this.rollbackJob = job;
     this.rollbackDone = job.run().finally(() => {
       this.rollbackJob = null;

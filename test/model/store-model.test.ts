@@ -13,6 +13,8 @@ interface Config {
   cowSize: number;
   cacheSize: number;
   steps: number;
+  /** The COW is small enough to fill: NO_SPACE is allowed, and must change nothing. */
+  mayFill?: boolean;
 }
 
 const SMALL: Config = { chunkSize: 4096, originSize: 24 * 4096, cowSize: 4 << 20, cacheSize: 16 * 4096, steps: 250 };
@@ -25,6 +27,16 @@ const ODD: Config = {
   steps: 200,
 };
 
+// a COW that fills up: writes, creates and rollbacks meet NO_SPACE
+const FULL: Config = {
+  chunkSize: 4096,
+  originSize: 32 * 4096,
+  cowSize: 150 * 4096,
+  cacheSize: 16 * 4096,
+  steps: 250,
+  mayFill: true,
+};
+
 class Model {
   images = new Map<string, Buffer>();
   constructor(size: number, origin: Buffer) {
@@ -32,7 +44,7 @@ class Model {
   }
 }
 
-async function runSeed(seed: number, cfg: Config): Promise<void> {
+async function runSeed(seed: number, cfg: Config): Promise<number> {
   const rnd = new Random(seed);
   const originImage = rnd.bytes(cfg.originSize);
   const origin = new MemoryDevice(Buffer.from(originImage));
@@ -55,6 +67,22 @@ async function runSeed(seed: number, cfg: Config): Promise<void> {
   };
   const snapshots = () => [...model.images.keys()].filter((k) => k !== 'origin');
 
+  let refusals = 0;
+  /** Run `op`; on NO_SPACE (where allowed) report false: the model must not change. */
+  const attempt = async (op: () => Promise<unknown>): Promise<boolean> => {
+    try {
+      await op();
+      return true;
+    } catch (e) {
+      if (cfg.mayFill && isStoreError(e, 'NO_SPACE')) {
+        refusals++;
+        log.push('  -> NO_SPACE');
+        return false;
+      }
+      throw e;
+    }
+  };
+
   const expectError = async (code: string, op: () => Promise<unknown>) => {
     try {
       await op();
@@ -73,15 +101,13 @@ async function runSeed(seed: number, cfg: Config): Promise<void> {
         const [pos, len] = range();
         const data = rnd.bytes(len);
         log.push(`write origin ${pos}+${len}`);
-        await store.write('origin', data, pos);
-        data.copy(model.images.get('origin')!, pos);
+        if (await attempt(() => store.write('origin', data, pos))) data.copy(model.images.get('origin')!, pos);
       } else if (r < 0.45 && live.length) {
         const name = rnd.pick(live);
         const [pos, len] = range();
         const data = rnd.bytes(len);
         log.push(`write ${name} ${pos}+${len}`);
-        await store.write(name, data, pos);
-        data.copy(model.images.get(name)!, pos);
+        if (await attempt(() => store.write(name, data, pos))) data.copy(model.images.get(name)!, pos);
       } else if (r < 0.52) {
         // a burst of writes to different chunks of different images, all in flight at once
         const images = ['origin', ...live];
@@ -97,16 +123,21 @@ async function runSeed(seed: number, cfg: Config): Promise<void> {
           const data = rnd.bytes(len);
           const pos = c * cfg.chunkSize;
           log.push(`burst write ${image} ${pos}+${len}`);
-          writes.push(store.write(image, data, pos));
-          data.copy(model.images.get(image)!, pos);
+          writes.push(
+            attempt(() => store.write(image, data, pos)).then((ok) => {
+              if (ok) data.copy(model.images.get(image)!, pos);
+            }),
+          );
         }
         await Promise.all(writes);
       } else if (r < 0.67) {
         const from = rnd.next() < 0.6 || !live.length ? 'origin' : rnd.pick(live);
         const name = rnd.next() < 0.3 ? undefined : `s${names++}`;
         log.push(`create ${name ?? '(auto)'} from ${from}`);
-        const made = await store.create(name, from);
-        model.images.set(made, Buffer.from(model.images.get(from)!));
+        let made = '';
+        if (await attempt(async () => (made = await store.create(name, from)))) {
+          model.images.set(made, Buffer.from(model.images.get(from)!));
+        }
       } else if (r < 0.79 && live.length) {
         const name = rnd.pick(live);
         log.push(`delete ${name}`);
@@ -115,8 +146,9 @@ async function runSeed(seed: number, cfg: Config): Promise<void> {
       } else if (r < 0.84 && live.length) {
         const name = rnd.pick(live);
         log.push(`rollback ${name}`);
-        await store.rollback(name);
-        model.images.set('origin', Buffer.from(model.images.get(name)!));
+        if (await attempt(() => store.rollback(name))) {
+          model.images.set('origin', Buffer.from(model.images.get(name)!));
+        }
       } else if (r < 0.88) {
         log.push('reopen');
         await store.close();
@@ -166,6 +198,7 @@ async function runSeed(seed: number, cfg: Config): Promise<void> {
     const problems = await auditSpace(store.internals);
     if (problems.length) throw new Error(`space audit: ${problems.slice(0, 5).join('; ')}`);
     await store.close();
+    return refusals;
   } catch (e) {
     const tail = log.slice(-15).map((l, i) => `  ${log.length - Math.min(15, log.length) + i}: ${l}`);
     throw new Error(
@@ -181,5 +214,10 @@ describe('the store matches a plain model of every image', () => {
 
   test.each(seeds(8, 1000))('8 KiB chunks, odd origin size, seed %i', async (seed) => {
     await runSeed(seed, ODD);
+  });
+
+  test.each(seeds(8, 2000))('a COW that fills up, seed %i', async (seed) => {
+    const refusals = await runSeed(seed, FULL);
+    if (!process.env.SEED) expect(refusals).toBeGreaterThan(0);
   });
 });
