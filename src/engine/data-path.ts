@@ -83,6 +83,8 @@ export class DataPath {
     } finally {
       space.release();
     }
+    // metadata waiting for a commit is pinned in memory: keep it bounded
+    if (this.core.tm.dirtyBlocks > this.core.tm.maxDirty) await this.core.commit();
   }
 
   /** The data `reader` sees in chunk c, whole. */

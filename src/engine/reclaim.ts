@@ -25,26 +25,37 @@ const BATCH_ENTRIES = 4096; // chunks scanned per commit
 export type PassPlan = Map<number, Version | null>;
 
 export function planPass(versions: VersionTree): PassPlan {
-  const removed = new Set<Version>();
   const plan: PassPlan = new Map();
-  // children before parents: ids grow downward, so descending id order is bottom-up
-  const bottomUp = [...versions.all()].sort((a, b) => b.id - a.id);
-  for (const v of bottomUp) {
-    const gone =
-      v.state === VersionState.RECLAIMING ||
-      (v.kind === VersionKind.INTERIOR && v.children.every((c) => removed.has(c)));
-    if (gone) {
-      removed.add(v);
-      plan.set(v.id, null);
+  const gone = (v: Version) => plan.has(v.id) && plan.get(v.id) === null;
+  // upward from each leaf in the pass: a parent all of whose children are gone goes too
+  const touched = new Set<Version>();
+  for (const v of versions.all()) {
+    if (v.state !== VersionState.RECLAIMING) continue;
+    plan.set(v.id, null);
+    for (let p = v.parentNode; p && !plan.has(p.id); p = p.parentNode) {
+      if (!p.children.every(gone)) {
+        touched.add(p);
+        break;
+      }
+      plan.set(p.id, null);
     }
   }
-  for (const v of bottomUp) {
-    if (v.kind !== VersionKind.INTERIOR || removed.has(v)) continue;
-    const survivors = v.children.filter((c) => !removed.has(c));
-    if (survivors.length !== 1) continue;
-    let heir = survivors[0];
-    while (plan.has(heir.id)) heir = plan.get(heir.id)!; // already merged further down
-    plan.set(v.id, heir);
+  // a parent left with one child merges into it, and on down a chain of such parents
+  for (const p of touched) {
+    const chain: Version[] = [];
+    let heir = p;
+    for (;;) {
+      const known = plan.get(heir.id);
+      if (known) {
+        heir = known;
+        break;
+      }
+      const survivors = heir.children.filter((c) => !gone(c));
+      if (heir.kind !== VersionKind.INTERIOR || survivors.length !== 1) break;
+      chain.push(heir);
+      heir = survivors[0];
+    }
+    for (const v of chain) plan.set(v.id, heir);
   }
   return plan;
 }

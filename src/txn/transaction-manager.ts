@@ -30,11 +30,15 @@ export class TransactionManager implements BlockTxn {
   /** Set once by the factory that builds the space map over this manager (the knot). */
   spaceMap!: SpaceMap;
 
+  /** Past this many pinned blocks, writers wait for a commit (backpressure). */
+  readonly maxDirty: number;
+
   constructor(
     readonly dev: BlockDevice,
     cacheBytes: number,
     private committedSeq: number,
   ) {
+    this.maxDirty = Math.max(64, Math.floor(cacheBytes / BLOCK_SIZE / 4));
     this.cache = new LRUCache<number, Buffer>({
       maxSize: Math.max(cacheBytes, 16 * BLOCK_SIZE),
       sizeCalculation: () => BLOCK_SIZE,
