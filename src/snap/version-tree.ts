@@ -17,6 +17,7 @@ export interface Version extends VersionRecord {
   children: Version[];
   lo: number;
   hi: number;
+  weight: number; // for relabelling: leaves below, origin leaves counting heavily
 }
 
 const LABEL_SPACE = 2 ** 52;
@@ -32,7 +33,7 @@ export class VersionTree {
     records: VersionRecord[],
     public nextId: number,
   ) {
-    for (const r of records) this.byId.set(r.id, { ...r, parentNode: null, children: [], lo: 0, hi: 0 });
+    for (const r of records) this.byId.set(r.id, { ...r, parentNode: null, children: [], lo: 0, hi: 0, weight: 0 });
     for (const v of this.byId.values()) {
       if (v.parent) {
         const p = this.byId.get(v.parent);
@@ -114,12 +115,13 @@ export class VersionTree {
     leaf.kind = VersionKind.INTERIOR;
     leaf.name = '';
     this.markChanged(leaf);
-    // carve both children out of the leaf's interval: most of it to the continuing leaf,
-    // which is the one that is split again and again in the common case
+    // carve both children out of the leaf's interval. An origin leaf is split again and
+    // again (a snapshot every few minutes), so its continuation keeps most of it.
     const inner = leaf.hi - leaf.lo - 2;
     if (inner < 2) this.relabel();
     else {
-      const cut = leaf.lo + 1 + Math.max(0, Math.floor(inner * 0.75) - 1);
+      const share = cont.kind === VersionKind.ORIGIN ? 255 / 256 : 1 / 2;
+      const cut = leaf.lo + 1 + Math.max(0, Math.floor(inner * share) - 1);
       [cont.lo, cont.hi] = [leaf.lo + 1, cut];
       [fresh.lo, fresh.hi] = [cut + 1, leaf.hi - 1];
     }
@@ -183,6 +185,7 @@ export class VersionTree {
       children: [],
       lo: 0,
       hi: 0,
+      weight: 0,
     };
     this.byId.set(id, v);
     if (parentNode) parentNode.children.push(v);
@@ -190,41 +193,38 @@ export class VersionTree {
     return v;
   }
 
-  /** Give every version a fresh interval, each root's subtree an equal share. */
+  /**
+   * Give every version a fresh interval: each leaf an equal share, except origin leaves,
+   * which get as much as all the others together since they split most.
+   */
   private relabel(): void {
-    const roots = [...this.byId.values()].filter((v) => !v.parentNode);
-    const leaves = new Map<Version, number>();
-    // leaf counts bottom-up, without recursion (chains can be 100,000 deep)
-    const order: Version[] = [];
-    const stack = [...roots];
-    while (stack.length) {
-      const v = stack.pop()!;
-      order.push(v);
-      stack.push(...v.children);
-    }
+    const originWeight = this.byId.size;
+    // parents before children (a parent's id is smaller), then weights bottom-up
+    const order = [...this.byId.values()].sort((a, b) => a.id - b.id);
     for (let i = order.length - 1; i >= 0; i--) {
       const v = order[i];
-      leaves.set(v, v.children.length === 0 ? 1 : v.children.reduce((n, c) => n + leaves.get(c)!, 1));
+      let w = v.kind === VersionKind.ORIGIN ? originWeight : 1;
+      for (const c of v.children) w += c.weight;
+      v.weight = w;
     }
-    const total = roots.reduce((n, r) => n + leaves.get(r)!, 0);
-    const unit = Math.floor(LABEL_SPACE / Math.max(total, 1));
+    const roots = order.filter((v) => !v.parentNode);
+    const total = roots.reduce((n, r) => n + r.weight, 0);
+    const unit = Math.floor(LABEL_SPACE / total);
     let at = 0;
-    const work: Array<[Version, number, number]> = [];
     for (const r of roots) {
-      const width = leaves.get(r)! * unit;
-      work.push([r, at, at + width - 1]);
-      at += width;
+      r.lo = at;
+      r.hi = at + r.weight * unit - 1;
+      at += r.weight * unit;
     }
-    while (work.length) {
-      const [v, lo, hi] = work.pop()!;
-      v.lo = lo;
-      v.hi = hi;
-      let inner = lo + 1;
-      const span = hi - lo - 1;
-      const n = leaves.get(v)! - 1;
+    for (const v of order) {
+      // children share the inside of the parent's interval, a gap between each
+      let inner = v.lo + 1;
+      const span = v.hi - v.lo - 1;
+      const n = v.weight - 1;
       for (const c of v.children) {
-        const width = Math.floor((span * leaves.get(c)!) / n);
-        work.push([c, inner, inner + width - 2]);
+        const width = Math.floor((span * c.weight) / n);
+        c.lo = inner;
+        c.hi = inner + width - 2;
         inner += width;
       }
     }

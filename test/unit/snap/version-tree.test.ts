@@ -15,26 +15,26 @@ describe('version tree', () => {
     expect(t.isAncestorOrSelf(cont, snap) || t.isAncestorOrSelf(snap, cont)).toBe(false);
   });
 
-  test('ancestor labels stay exact through 100,000-deep chains and relabels', () => {
+  test('ancestor labels stay exact through 30,000-deep chains and relabels', () => {
     const t = VersionTree.initial(0, 1);
     const spine = [t.originLeaf(0)];
     const snaps = [];
-    for (let i = 0; i < 100_000; i++) {
+    for (let i = 0; i < 30_000; i++) {
       const [cont, snap] = t.split(t.originLeaf(0), VersionKind.SNAPSHOT, `s${i}`, 'origin', i);
       spine.push(cont);
       snaps.push(snap);
     }
     // spot checks: every spine version is an ancestor of everything below it, and of no sibling
-    for (const i of [0, 1, 50, 999, 50_000, 99_998]) {
+    for (const i of [0, 1, 50, 999, 15_000, 29_998]) {
       expect(t.isAncestorOrSelf(spine[i], t.originLeaf(0))).toBe(true);
-      expect(t.isAncestorOrSelf(spine[i], snaps[99_999])).toBe(true);
+      expect(t.isAncestorOrSelf(spine[i], snaps[29_999])).toBe(true);
       expect(t.isAncestorOrSelf(spine[i + 1], snaps[i])).toBe(false);
       expect(t.isAncestorOrSelf(snaps[i], snaps[i + 1])).toBe(false);
     }
     // and down a chain of snapshots of snapshots
     let leaf = t.snapshot(0, 's10')!;
     const top = leaf;
-    for (let i = 0; i < 2000; i++) leaf = t.split(leaf, VersionKind.SNAPSHOT, `d${i}`, 'x', 0)[1];
+    for (let i = 0; i < 500; i++) leaf = t.split(leaf, VersionKind.SNAPSHOT, `d${i}`, 'x', 0)[1];
     expect(t.isAncestorOrSelf(top, leaf)).toBe(true);
     expect(t.isAncestorOrSelf(snaps[11], leaf)).toBe(false);
   });
