@@ -65,6 +65,8 @@ export class Reclaimer {
   private stopping = false;
   /** Fraction of the running pass done, 0..1, or null when idle. */
   progress: number | null = null;
+  /** Why the last pass stopped early, if it did; the next kick retries. */
+  lastError: Error | null = null;
 
   constructor(private readonly core: Core) {}
 
@@ -75,7 +77,13 @@ export class Reclaimer {
       this.running = null;
       this.progress = null;
     });
-    this.running.catch((e) => debug('reclaim stopped: %s', (e as Error).message));
+    this.running.then(
+      () => (this.lastError = null),
+      (e: Error) => {
+        this.lastError = e;
+        debug('reclaim stopped: %s', e.message);
+      },
+    );
   }
 
   async idle(): Promise<void> {

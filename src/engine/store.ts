@@ -352,6 +352,7 @@ export class Store {
     for (;;) {
       await this.rollbackDone;
       await this.reclaimer.idle();
+      if (this.reclaimer.lastError) throw this.reclaimer.lastError;
       if (!this.rollbackJob && !this.core.bg.reclaimRunning && !this.hasDeleted()) return;
       this.reclaimer.kick();
     }

@@ -1,0 +1,49 @@
+import { MemoryDevice } from '../../../src/block/memory-device';
+import { Store } from '../../../src/engine/store';
+
+async function store(): Promise<Store> {
+  const origin = new MemoryDevice(Buffer.alloc(64 * 4096, 1));
+  const cow = new MemoryDevice(4 << 20);
+  await Store.format(origin, cow, { chunkSize: 4096 });
+  return Store.open(origin, cow, { commitInterval: 0 });
+}
+
+describe('copy-out and group commit', () => {
+  test('concurrent first writes after a snapshot share a commit instead of one each', async () => {
+    const s = await store();
+    await s.create('a');
+    const before = s.status();
+    await Promise.all(Array.from({ length: 32 }, (_, c) => s.write('origin', Buffer.alloc(100, 2), c * 4096)));
+    const after = s.status();
+    expect(after.copyOuts - before.copyOuts).toBe(32);
+    expect(after.commits - before.commits).toBeLessThanOrEqual(2);
+    const old = Buffer.alloc(4096);
+    await s.read('a', old, 5 * 4096);
+    expect(old.equals(Buffer.alloc(4096, 1))).toBe(true);
+    await s.close();
+  });
+
+  test('one copy serves every snapshot: the copy-out count does not grow with snapshots', async () => {
+    const s = await store();
+    for (let i = 0; i < 200; i++) await s.create();
+    const before = s.status().copyOuts;
+    for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 3), c * 4096);
+    expect(s.status().copyOuts - before).toBe(64);
+    // and a second write to the same chunks copies nothing
+    for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 4), c * 4096);
+    expect(s.status().copyOuts - before).toBe(64);
+    await s.close();
+  });
+
+  test('with no snapshot, origin writes touch no metadata', async () => {
+    const s = await store();
+    const before = s.status();
+    for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 3), c * 4096);
+    await s.sync();
+    const after = s.status();
+    expect(after.copyOuts).toBe(before.copyOuts);
+    expect(after.commits).toBe(before.commits);
+    expect(after.usedBytes).toBe(before.usedBytes);
+    await s.close();
+  });
+});
