@@ -77,6 +77,7 @@ export interface StoreStatus {
   snapshots: SnapshotInfo[];
   reclaim: number | null; // fraction done of the running reclaim pass
   rollback: number | null; // fraction done of the running rollback
+  rollbackId: string | null; // the snapshot the running rollback copies
   copyOuts: number;
   commits: number;
 }
@@ -239,6 +240,11 @@ export class Store {
     return this.core.chunkSize;
   }
 
+  /** Throws NOT_FOUND unless snapshot `id` exists. */
+  snapshotExists(id: string): void {
+    this.leafOf(id);
+  }
+
   snapshots(): SnapshotInfo[] {
     return this.core.versions.snapshots(0).map((v) => this.info(v));
   }
@@ -369,6 +375,7 @@ export class Store {
       snapshots: this.snapshots(),
       reclaim: this.reclaimer.progress,
       rollback: this.rollbackJob ? this.rollbackJob.progress : null,
+      rollbackId: this.rollbackJob ? (this.core.versions.get(this.core.bg.rollbackSource)?.source ?? null) : null,
       copyOuts: this.core.copyOuts,
       commits: this.core.group.commits,
     };

@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// The snapfuse command line. Each command parses, checks its input, calls the library
+// or the mount's control file, and maps errors to one line and an exit code in one
+// place: 0 done, 1 failed, 2 usage.
+import yargs, { Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { StoreError } from '../errors';
+import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE } from '../engine/store';
+import { formatFiles } from '../engine/open-files';
+import { parseSize } from './sizes';
+import { daemonFinished, runMount, MountArgs } from './mount-command';
+import { controlCommand, listSnapshots, readStatus } from './control-client';
+
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+function sizeOption(desc: string, fallback: number) {
+  return { type: 'string' as const, describe: desc, default: String(fallback), coerce: (v: string) => parseSize(v) };
+}
+
+export function cli(argv: string[]): Argv {
+  return yargs(argv)
+    .scriptName('snapfuse')
+    .usage('$0 <command> ...\n\nMany cheap, safe snapshots of a disk image or block device, over FUSE.')
+    .command(
+      'format <origin> <cow>',
+      'write an empty snapshot store on <cow> for <origin> (the origin is not touched)',
+      (y) =>
+        y
+          .positional('origin', { type: 'string', demandOption: true, describe: 'origin file or block device' })
+          .positional('cow', { type: 'string', demandOption: true, describe: 'COW file or block device (its size is the store\'s)' })
+          .option('chunk-size', sizeOption('copy-out unit: a power of two from 4K to 1M', DEFAULT_CHUNK_SIZE))
+          .option('force', { type: 'boolean', default: false, describe: 'overwrite a COW that already holds a store' }),
+      async (a) => {
+        await formatFiles(a.origin, a.cow, { chunkSize: a['chunk-size'] as unknown as number, force: a.force });
+      },
+    )
+    .command(
+      'mount <origin> <cow> <mountpoint>',
+      'mount the store: <mountpoint>/origin.img, snapshots/<id>.img, control',
+      (y) =>
+        y
+          .positional('origin', { type: 'string', demandOption: true })
+          .positional('cow', { type: 'string', demandOption: true })
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .option('foreground', { alias: 'f', type: 'boolean', default: false, describe: 'stay attached; log to stderr' })
+          .option('cache-size', sizeOption('metadata cache budget', DEFAULT_CACHE_SIZE))
+          .option('ready-fd', { type: 'number', hidden: true }),
+      async (a) => runMount(a as unknown as MountArgs),
+    )
+    .command(
+      'create <mountpoint> [id]',
+      'take a snapshot of the origin, or of --from <snapshot>; prints its id',
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .positional('id', { type: 'string', describe: 'the new snapshot\'s id (default: the next number)' })
+          .option('from', { type: 'string', describe: 'snapshot to take it of (default: origin)' }),
+      async (a) => {
+        const before = new Set((await listSnapshots(a.mountpoint)).map((s) => s.id));
+        const words = ['create', ...(a.id ? [a.id] : []), ...(a.from ? ['from', a.from] : [])];
+        await controlCommand(a.mountpoint, words.join(' '));
+        const made = a.id ?? (await listSnapshots(a.mountpoint)).find((s) => !before.has(s.id))?.id;
+        if (made) console.log(made);
+      },
+    )
+    .command(
+      'delete <mountpoint> <id>',
+      'delete a snapshot (its space returns in the background)',
+      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }).positional('id', { type: 'string', demandOption: true }),
+      async (a) => controlCommand(a.mountpoint, `delete ${a.id}`),
+    )
+    .command(
+      'rollback <mountpoint> <id>',
+      "make the origin's content the snapshot's (the origin must not be in use)",
+      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }).positional('id', { type: 'string', demandOption: true }),
+      async (a) => controlCommand(a.mountpoint, `rollback ${a.id}`),
+    )
+    .command(
+      'list <mountpoint>',
+      'list the snapshots',
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+      async (a) => {
+        const snaps = await listSnapshots(a.mountpoint);
+        if (a.json) {
+          console.log(JSON.stringify(snaps.map((s) => ({ ...s, created: s.created.toISOString() })), null, 2));
+          return;
+        }
+        const rows = [['ID', 'PARENT', 'CREATED'], ...snaps.map((s) => [s.id, s.parent, s.created.toISOString()])];
+        const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+        for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+      },
+    )
+    .command(
+      'status <mountpoint>',
+      'print the status, one fact per line',
+      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
+      async (a) => {
+        process.stdout.write(await readStatus(a.mountpoint));
+      },
+    )
+    .demandCommand(1, 'name a command')
+    .strict()
+    .version()
+    .help()
+    .wrap(Math.min(100, process.stdout.columns ?? 100));
+}
+
+/** Run the CLI; resolves to the exit code. Handlers never exit the process themselves. */
+export async function main(argv: string[]): Promise<number> {
+  let usage: string | null = null;
+  try {
+    await cli(argv)
+      .fail((msg, err) => {
+        if (err) throw err;
+        usage = msg;
+      })
+      .parseAsync();
+  } catch (e) {
+    console.error(`snapfuse: ${e instanceof StoreError ? e.message : (e as Error).message}`);
+    return EXIT_FAILED;
+  }
+  if (usage) {
+    console.error(`snapfuse: ${usage}\nTry 'snapfuse --help'.`);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
+if (require.main === module) {
+  main(hideBin(process.argv)).then((code) => {
+    process.exitCode = code;
+    // a mount daemon whose mount is gone has closed its store; fuse-native's native
+    // thread would keep it alive
+    if (daemonFinished()) process.exit(code);
+  });
+}

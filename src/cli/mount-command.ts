@@ -1,0 +1,78 @@
+// `snapfuse mount`: by default the daemon detaches, and this process returns once the
+// mount answers (or prints why it did not). The daemon reports through an inherited
+// pipe on fd 3: "ready", or "error <message>".
+import { spawn } from 'child_process';
+import { closeSync, writeSync } from 'fs';
+import { StoreError } from '../errors';
+import { Mount } from '../fuse/mount';
+
+export interface MountArgs {
+  origin: string;
+  cow: string;
+  mountpoint: string;
+  foreground: boolean;
+  'cache-size': number;
+  'ready-fd'?: number;
+}
+
+let finished = false;
+
+/** True once a foreground mount has ended and closed its store. */
+export function daemonFinished(): boolean {
+  return finished;
+}
+
+export async function runMount(a: MountArgs): Promise<void> {
+  if (!a.foreground) return detach(a);
+  const report = (line: string) => {
+    if (a['ready-fd'] === undefined) return;
+    writeSync(a['ready-fd'], `${line}\n`);
+    closeSync(a['ready-fd']);
+  };
+  let mount: Mount;
+  try {
+    mount = await Mount.start(a.origin, a.cow, a.mountpoint, { cacheSize: a['cache-size'] });
+  } catch (e) {
+    report(`error ${(e as Error).message}`);
+    throw e;
+  }
+  report('ready');
+  let signals = 0;
+  const stop = () => {
+    // the first signal unmounts as umount would; a second one detaches lazily
+    mount.unmount(++signals > 1).catch((e: Error) => console.error(`snapfuse: ${e.message}; still mounted`));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await mount.done;
+  finished = true;
+}
+
+async function detach(a: MountArgs): Promise<void> {
+  const args = [
+    ...process.execArgv,
+    process.argv[1],
+    'mount',
+    a.origin,
+    a.cow,
+    a.mountpoint,
+    '--foreground',
+    '--cache-size',
+    String(a['cache-size']),
+    '--ready-fd',
+    '3',
+  ];
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  const pipe = child.stdio[3] as NodeJS.ReadableStream;
+  let said = '';
+  pipe.on('data', (d: Buffer) => (said += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  await new Promise<void>((r) => pipe.on('end', r));
+  const line = said.trim();
+  if (line === 'ready') {
+    child.unref();
+    return;
+  }
+  const code = line ? null : await exited;
+  throw new StoreError('FAILED', line.replace(/^error /, '') || `the mount daemon exited (${code})`);
+}

@@ -1,0 +1,344 @@
+// The control file's language: the commands written into it and the status read from
+// it (DESIGN.md section 2). Pure functions only: the FUSE layer does the I/O and maps
+// StoreError codes to errno, so a refused command reaches `echo` as EINVAL.
+
+import { StoreError } from '../errors';
+
+/** Snapshot ids (DESIGN.md): safe as file names, never `.`/`..`, no blanks. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** A write longer than this is refused before it is even decoded. */
+export const MAX_COMMAND_BYTES = 4096;
+
+/** The name of the live origin in `from <src>` and in a snapshot's parent. */
+export const ORIGIN = 'origin';
+
+export type Command =
+  | { op: 'create'; id?: string; from?: string }
+  | { op: 'delete'; id: string }
+  | { op: 'rollback'; id: string };
+
+export interface SnapshotStatus {
+  id: string;
+  /** A snapshot id, `origin`, or `-` when the parent is gone. */
+  parent: string;
+  created: Date;
+  exclusiveBytes: number | null;
+  state: 'valid' | 'invalid';
+}
+
+export interface StatusInput {
+  originSize: number;
+  chunkSize: number;
+  totalBytes: number;
+  usedBytes: number;
+  freeBytes: number;
+  snapshots: SnapshotStatus[];
+  /** Fraction done (0..1) of the running reclaim; null when none runs. */
+  reclaim: number | null;
+  rollback: { id: string; done: number } | null;
+  lastError: { errno: string; message: string } | null;
+}
+
+const NONE = '-';
+const QUOTE_LIMIT = 80;
+const USAGE = 'expected "create [<id>] [from <src>]", "delete <id>" or "rollback <id>"';
+
+// ---------------------------------------------------------------------------
+// shared helpers
+
+function invalid(message: string): StoreError {
+  return new StoreError('INVALID_ARGUMENT', message);
+}
+
+// Control, format, surrogate, private-use, unassigned and line/paragraph separators:
+// anything that could break a message or a status line, or hide what it says.
+const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/gu;
+
+/** Make text one printable line: every unprintable character becomes `replacement`. */
+function printable(text: string, replacement: string): string {
+  return text.replace(UNPRINTABLE, replacement);
+}
+
+/** Quote user input for an error message: at most 80 characters, one printable line. */
+export function quote(text: string): string {
+  const chars = Array.from(text); // by code point, so a pair is never split
+  const cut = chars.length > QUOTE_LIMIT;
+  const shown = printable(chars.slice(0, QUOTE_LIMIT).join(''), '?');
+  return `"${shown}${cut ? '...' : ''}"`;
+}
+
+/** Is `id` a name a snapshot may have? (`origin` is reserved for the origin.) */
+export function isSnapshotId(id: string): boolean {
+  return ID_PATTERN.test(id) && id !== ORIGIN;
+}
+
+/** `id` itself if it may name a snapshot, else INVALID_ARGUMENT saying why. */
+export function checkSnapshotId(id: string): string {
+  if (id === ORIGIN) throw invalid(`"${ORIGIN}" is the origin, not a snapshot id`);
+  if (ID_PATTERN.test(id)) return id;
+  const length = Array.from(id).length;
+  const why = length > 64 ? ` (${length} characters, at most 64)` : '';
+  throw invalid(
+    `invalid snapshot id ${quote(id)}${why}: use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// commands
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Bytes → text, refusing what `echo` could not have meant: too long, not UTF-8. */
+function decode(input: Buffer | string): string {
+  const bytes = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
+  if (bytes > MAX_COMMAND_BYTES) {
+    const head = typeof input === 'string' ? input.slice(0, QUOTE_LIMIT * 2) : input.subarray(0, QUOTE_LIMIT * 4).toString('utf8');
+    throw invalid(`command too long (${bytes} bytes, at most ${MAX_COMMAND_BYTES}): ${quote(head)}`);
+  }
+  if (typeof input === 'string') {
+    // A lone surrogate has no UTF-8 form: treat it as the invalid bytes it came from.
+    if (/\p{Cs}/u.test(input)) throw invalid(`command is not valid UTF-8: ${quote(input)}`);
+    return input;
+  }
+  try {
+    return strictUtf8.decode(input);
+  } catch {
+    throw invalid(`command is not valid UTF-8: ${quote(input.toString('utf8'))}`);
+  }
+}
+
+/** One line of text from a write: one trailing "\n" or "\r\n" allowed, nothing odd inside. */
+function singleLine(text: string): string {
+  if (text.includes('\0')) throw invalid(`command contains a NUL byte: ${quote(text)}`);
+  const line = text.replace(/\r?\n$/, '');
+  if (line.includes('\n')) {
+    const lines = line.split('\n').length;
+    throw invalid(`one command per write (got ${lines} lines): ${quote(line)}`);
+  }
+  // Tabs separate words; any other control character (a stray "\r", an escape) is noise.
+  if (/[^\P{Cc}\t]/u.test(line)) throw invalid(`command contains a control character: ${quote(line)}`);
+  return line;
+}
+
+function parseCreate(args: string[], line: string): Command {
+  const missingSource = (): StoreError => invalid(`missing snapshot or "${ORIGIN}" after "from" in ${quote(line)}`);
+  const source = (src: string): { from?: string } => (src === ORIGIN ? {} : { from: checkSnapshotId(src) });
+  switch (args.length) {
+    case 0:
+      return { op: 'create' };
+    case 1: // `create from` is a forgotten source, not a snapshot named "from"
+      if (args[0] === 'from') throw missingSource();
+      return { op: 'create', id: checkSnapshotId(args[0]) };
+    case 2:
+      if (args[1] === 'from') throw missingSource();
+      if (args[0] !== 'from') throw invalid(`unexpected ${quote(args[1])} in ${quote(line)}: expected "create [<id>] [from <src>]"`);
+      return { op: 'create', ...source(args[1]) };
+    case 3:
+      if (args[1] !== 'from') throw invalid(`expected "from" instead of ${quote(args[1])} in ${quote(line)}`);
+      return { op: 'create', id: checkSnapshotId(args[0]), ...source(args[2]) };
+    default:
+      throw invalid(`too many arguments in ${quote(line)}: expected "create [<id>] [from <src>]"`);
+  }
+}
+
+function parseOneId(op: 'delete' | 'rollback', args: string[], line: string): Command {
+  if (args.length === 0) throw invalid(`missing snapshot id in ${quote(line)}: expected "${op} <id>"`);
+  if (args.length > 1) throw invalid(`too many arguments in ${quote(line)}: expected "${op} <id>"`);
+  return { op, id: checkSnapshotId(args[0]) };
+}
+
+/**
+ * Parse one write to the control file. Throws StoreError INVALID_ARGUMENT, with a
+ * one-line message quoting the offending part, for anything but exactly one command.
+ */
+export function parseCommand(input: Buffer | string): Command {
+  const line = singleLine(decode(input));
+  const words = line.split(/[ \t]+/).filter((w) => w !== '');
+  const [op, ...args] = words;
+  if (op === undefined) throw invalid(`empty command: ${USAGE}`);
+  switch (op) {
+    case 'create':
+      return parseCreate(args, line);
+    case 'delete':
+    case 'rollback':
+      return parseOneId(op, args, line);
+    default:
+      throw invalid(`unknown command ${quote(op)}: ${USAGE}`);
+  }
+}
+
+/** The canonical text of a command, as the CLI writes it (parseCommand's inverse). */
+export function formatCommand(cmd: Command): string {
+  if (cmd.op !== 'create') return `${cmd.op} ${cmd.id}\n`;
+  const words = ['create'];
+  if (cmd.id !== undefined) words.push(cmd.id);
+  if (cmd.from !== undefined) words.push('from', cmd.from);
+  return `${words.join(' ')}\n`;
+}
+
+// ---------------------------------------------------------------------------
+// status: formatting
+
+function byteCount(name: string, n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw invalid(`status: ${name} is not a byte count: ${n}`);
+  return String(n);
+}
+
+/** 0..1 → integer percent, floored. The epsilon keeps p/100 at p despite float error. */
+function percent(fraction: number): string {
+  if (Number.isNaN(fraction)) throw invalid('status: progress is not a number');
+  const p = Math.floor(fraction * 100 + 1e-9);
+  return `${Math.min(100, Math.max(0, p))}%`;
+}
+
+/** ISO 8601 UTC to the second: 2026-11-22T04:40:00Z. */
+function timestamp(d: Date): string {
+  if (Number.isNaN(d.getTime())) throw invalid('status: invalid creation time');
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function statusId(id: string): string {
+  if (!isSnapshotId(id)) throw invalid(`status: invalid snapshot id ${quote(id)}`);
+  return id;
+}
+
+function parentId(parent: string): string {
+  return parent === ORIGIN || parent === NONE ? parent : statusId(parent);
+}
+
+function snapshotLine(s: SnapshotStatus): string {
+  const exclusive = s.exclusiveBytes === null ? NONE : byteCount('exclusive bytes', s.exclusiveBytes);
+  return `snapshot ${statusId(s.id)} ${parentId(s.parent)} ${timestamp(s.created)} ${exclusive} ${s.state}`;
+}
+
+const ERRNO_WORD = /^[A-Za-z0-9_]+$/;
+
+function errorLine(e: StatusInput['lastError']): string {
+  if (e === null) return `error ${NONE}`;
+  if (!ERRNO_WORD.test(e.errno)) throw invalid(`status: invalid errno ${quote(e.errno)}`);
+  const message = printable(e.message, ' ');
+  return message === '' ? `error ${e.errno}` : `error ${e.errno} ${message}`;
+}
+
+/** The text read from the control file: one fact per line, fixed order (DESIGN.md section 2). */
+export function formatStatus(s: StatusInput): string {
+  const rollback = s.rollback === null ? `${NONE} ${NONE}` : `${statusId(s.rollback.id)} ${percent(s.rollback.done)}`;
+  const lines = [
+    `origin-size ${byteCount('origin size', s.originSize)}`,
+    `chunk-size ${byteCount('chunk size', s.chunkSize)}`,
+    `store ${byteCount('used', s.usedBytes)} ${byteCount('total', s.totalBytes)} ${byteCount('free', s.freeBytes)}`,
+    `snapshots ${s.snapshots.length}`,
+    ...s.snapshots.map(snapshotLine),
+    `reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`,
+    `rollback ${rollback}`,
+    errorLine(s.lastError),
+  ];
+  return lines.map((l) => `${l}\n`).join('');
+}
+
+// ---------------------------------------------------------------------------
+// status: parsing (for the CLI). Strict about known fields, tolerant of fields a newer
+// daemon appends to a line and of lines it appends at the end.
+
+/** Reads the status line by line; every line must start with the expected key. */
+class StatusReader {
+  private next = 0;
+
+  constructor(private readonly lines: string[]) {}
+
+  /** The fields after `key` on the next line (at least `min` of them). */
+  fields(key: string, min: number): string[] {
+    const line = this.take(key);
+    const fields = line.split(' ').slice(1);
+    if (fields.length < min) throw invalid(`status: too few fields in ${quote(line)}`);
+    return fields;
+  }
+
+  /** The rest of the next line after `key ` (for free text). */
+  rest(key: string): string {
+    return this.take(key).slice(key.length + 1);
+  }
+
+  private take(key: string): string {
+    const line = this.lines[this.next];
+    if (line === undefined) throw invalid(`status: missing "${key}" line`);
+    if (line !== key && !line.startsWith(`${key} `)) throw invalid(`status: expected "${key}" line, got ${quote(line)}`);
+    this.next++;
+    return line;
+  }
+}
+
+function readCount(text: string): number {
+  const n = /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalid(`status: not a byte count: ${quote(text)}`);
+  return n;
+}
+
+function readPercent(text: string): number {
+  const m = /^(100|[1-9]?[0-9])%$/.exec(text);
+  if (m === null) throw invalid(`status: not a percentage: ${quote(text)}`);
+  return Number(m[1]) / 100;
+}
+
+function readTimestamp(text: string): Date {
+  const d = new Date(text);
+  // Only our own format, exactly: reject anything Date would guess at.
+  if (Number.isNaN(d.getTime()) || timestamp(d) !== text) throw invalid(`status: not a UTC time: ${quote(text)}`);
+  return d;
+}
+
+function readId(text: string): string {
+  if (!isSnapshotId(text)) throw invalid(`status: not a snapshot id: ${quote(text)}`);
+  return text;
+}
+
+function readSnapshot(f: string[]): SnapshotStatus {
+  const [id, parent, created, exclusive, state] = f;
+  if (state !== 'valid' && state !== 'invalid') throw invalid(`status: unknown snapshot state ${quote(state)}`);
+  return {
+    id: readId(id),
+    parent: parent === ORIGIN || parent === NONE ? parent : readId(parent),
+    created: readTimestamp(created),
+    exclusiveBytes: exclusive === NONE ? null : readCount(exclusive),
+    state,
+  };
+}
+
+function readRollback(f: string[]): StatusInput['rollback'] {
+  if (f[0] === NONE && f[1] === NONE) return null;
+  return { id: readId(f[0]), done: readPercent(f[1]) };
+}
+
+function readError(rest: string): StatusInput['lastError'] {
+  if (rest === NONE) return null;
+  const space = rest.indexOf(' ');
+  const errno = space < 0 ? rest : rest.slice(0, space);
+  if (!ERRNO_WORD.test(errno)) throw invalid(`status: invalid errno ${quote(errno)}`);
+  return { errno, message: space < 0 ? '' : rest.slice(space + 1) };
+}
+
+/** Read the control file's status back into its parts. Throws INVALID_ARGUMENT on text it cannot read. */
+export function parseStatus(text: string): StatusInput {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  const r = new StatusReader(lines);
+  const originSize = readCount(r.fields('origin-size', 1)[0]);
+  const chunkSize = readCount(r.fields('chunk-size', 1)[0]);
+  const [used, total, free] = r.fields('store', 3).map(readCount);
+  const count = readCount(r.fields('snapshots', 1)[0]);
+  const snapshots: SnapshotStatus[] = [];
+  for (let i = 0; i < count; i++) snapshots.push(readSnapshot(r.fields('snapshot', 5)));
+  const reclaim = r.fields('reclaim', 1)[0];
+  return {
+    originSize,
+    chunkSize,
+    totalBytes: total,
+    usedBytes: used,
+    freeBytes: free,
+    snapshots,
+    reclaim: reclaim === NONE ? null : readPercent(reclaim),
+    rollback: readRollback(r.fields('rollback', 2)),
+    lastError: readError(r.rest('error')),
+  };
+}

@@ -1,0 +1,230 @@
+// The FUSE surface as a plain object of operations over a Store: no mount here, so the
+// handlers can be tested without one.
+//
+//   /                    directory
+//   /origin.img          the origin, read-write, its size fixed
+//   /snapshots/          one <id>.img per live snapshot, read-write
+//   /control             write one command; read the status
+//
+// Buffers that FUSE hands to read and write wrap native memory valid only until the
+// callback: the store is done with them before we call back.
+import createDebug from 'debug';
+import { constants } from 'os';
+import type { Operations, Stat } from 'fuse-native';
+import { StoreError } from '../errors';
+import { ORIGIN_IMAGE, Store } from '../engine/store';
+import { formatStatus, MAX_COMMAND_BYTES, parseCommand } from './control';
+
+const debug = createDebug('snapfuse:fuse');
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+/** -errno for FUSE, from our error model (anything unexpected is EIO). */
+export function errnoOf(e: unknown): number {
+  const name = e instanceof StoreError ? e.errno : 'EIO';
+  return -(constants.errno as Record<string, number>)[name];
+}
+
+const E = (name: keyof typeof constants.errno) => -constants.errno[name];
+
+type Node = { kind: 'root' } | { kind: 'dir' } | { kind: 'control' } | { kind: 'image'; image: string };
+
+export class Handlers {
+  private readonly opens = new Map<string, number>(); // image -> open handles
+  private nextFd = 1;
+  private readonly mounted = new Date();
+  private statusText = '';
+  private lastError: { errno: string; message: string } | null = null;
+
+  constructor(private readonly store: Store) {}
+
+  /** Is this image open (by a loop device, a program...)? */
+  isOpen(image: string): boolean {
+    return (this.opens.get(image) ?? 0) > 0;
+  }
+
+  /** The status as the control file shows it, rendered now. */
+  renderStatus(): string {
+    const s = this.store.status();
+    this.statusText = formatStatus({
+      originSize: s.originSize,
+      chunkSize: s.chunkSize,
+      totalBytes: s.totalBytes,
+      usedBytes: s.usedBytes,
+      freeBytes: s.freeBytes,
+      snapshots: s.snapshots.map((x) => ({
+        id: x.id,
+        parent: x.parent,
+        created: x.created,
+        exclusiveBytes: null,
+        state: 'valid' as const,
+      })),
+      reclaim: s.reclaim,
+      rollback: s.rollback === null ? null : { id: s.rollbackId ?? '-', done: s.rollback },
+      lastError: this.lastError,
+    });
+    return this.statusText;
+  }
+
+  /** Carry out one control command; errors are recorded for the status and thrown. */
+  async control(input: Buffer): Promise<void> {
+    try {
+      const cmd = parseCommand(input);
+      debug('control: %o', cmd);
+      if (cmd.op === 'create') await this.store.create(cmd.id, cmd.from);
+      else if (cmd.op === 'delete') {
+        this.store.snapshotExists(cmd.id);
+        if (this.isOpen(cmd.id)) throw new StoreError('BUSY', `snapshot ${cmd.id} is open`);
+        await this.store.delete(cmd.id);
+      } else {
+        this.store.snapshotExists(cmd.id);
+        if (this.isOpen(ORIGIN_IMAGE)) throw new StoreError('BUSY', 'the origin is open');
+        await this.store.rollback(cmd.id);
+      }
+      this.lastError = null;
+    } catch (e) {
+      const err = e instanceof StoreError ? e : StoreError.io((e as Error).message);
+      this.lastError = { errno: err.errno, message: err.message };
+      throw err;
+    }
+  }
+
+  private resolve(path: string): Node | null {
+    if (path === '/') return { kind: 'root' };
+    if (path === '/snapshots') return { kind: 'dir' };
+    if (path === '/control') return { kind: 'control' };
+    if (path === '/origin.img') return { kind: 'image', image: ORIGIN_IMAGE };
+    const m = /^\/snapshots\/(.+)\.img$/.exec(path);
+    if (m && this.store.snapshots().some((s) => s.id === m[1])) return { kind: 'image', image: m[1] };
+    return null;
+  }
+
+  private stat(node: Node): Stat {
+    const base = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atime: this.mounted, ctime: this.mounted };
+    if (node.kind === 'root' || node.kind === 'dir') {
+      return { ...base, mode: S_IFDIR | 0o755, size: 4096, nlink: 2, mtime: this.mounted };
+    }
+    if (node.kind === 'control') {
+      return { ...base, mode: S_IFREG | 0o600, size: Buffer.byteLength(this.renderStatus()), mtime: new Date() };
+    }
+    const created = this.store.snapshots().find((s) => s.id === node.image)?.created ?? this.mounted;
+    const size = this.store.originSize;
+    return { ...base, mode: S_IFREG | 0o600, size, mtime: created, blksize: 4096, blocks: Math.ceil(size / 512) };
+  }
+
+  /** The operations object for fuse-native. */
+  operations(): Operations {
+    const run = (what: string, cb: (r: number) => void, fn: () => Promise<number>) => {
+      fn().then(cb, (e: unknown) => {
+        if (!(e instanceof StoreError)) debug('%s failed: %s', what, (e as Error).stack);
+        cb(errnoOf(e));
+      });
+    };
+    return {
+      getattr: (path, cb) => {
+        const node = this.resolve(path);
+        if (!node) return cb(E('ENOENT'));
+        cb(0, this.stat(node));
+      },
+      readdir: (path, cb) => {
+        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control']);
+        if (path === '/snapshots') return cb(0, this.store.snapshots().map((s) => `${s.id}.img`));
+        cb(E('ENOTDIR'));
+      },
+      statfs: (_path, cb) => {
+        const s = this.store.status();
+        const blocks = s.totalBytes / 4096;
+        const free = s.freeBytes / 4096;
+        cb(0, {
+          bsize: 4096,
+          frsize: 4096,
+          blocks,
+          bfree: free,
+          bavail: free,
+          files: 2 + s.snapshots.length,
+          ffree: 0,
+          favail: 0,
+          fsid: 0,
+          flag: 0,
+          namemax: 68,
+        });
+      },
+      open: (path, _flags, cb) => {
+        const node = this.resolve(path);
+        if (!node) return cb(E('ENOENT'));
+        if (node.kind === 'root' || node.kind === 'dir') return cb(E('EISDIR'));
+        if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
+        else this.renderStatus();
+        cb(0, this.nextFd++);
+      },
+      release: (path, _fd, cb) => {
+        const node = this.resolve(path) ?? this.imageOfPath(path);
+        if (node?.kind === 'image') {
+          const n = (this.opens.get(node.image) ?? 1) - 1;
+          if (n > 0) this.opens.set(node.image, n);
+          else this.opens.delete(node.image);
+        }
+        cb(0);
+      },
+      read: (path, _fd, buf, len, pos, cb) => {
+        const node = this.resolve(path);
+        if (!node) return cb(E('ENOENT'));
+        if (node.kind === 'control') {
+          const text = Buffer.from(this.statusText);
+          return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
+        }
+        if (node.kind !== 'image') return cb(E('EISDIR'));
+        const n = Math.max(0, Math.min(len, this.store.originSize - pos));
+        if (n === 0) return cb(0);
+        run('read', cb, async () => {
+          await this.store.read(node.image, buf.subarray(0, n), pos);
+          return n;
+        });
+      },
+      write: (path, _fd, buf, len, pos, cb) => {
+        const node = this.resolve(path);
+        if (!node) return cb(E('ENOENT'));
+        if (node.kind === 'control') {
+          if (len > MAX_COMMAND_BYTES) {
+            this.lastError = { errno: 'EINVAL', message: 'command too long' };
+            return cb(E('EINVAL'));
+          }
+          const input = Buffer.from(buf.subarray(0, len));
+          return run('control', cb, async () => {
+            await this.control(input);
+            return len;
+          });
+        }
+        if (node.kind !== 'image') return cb(E('EISDIR'));
+        // like a block device: what lies past the end is not written
+        const n = Math.max(0, Math.min(len, this.store.originSize - pos));
+        if (n === 0) return cb(E('ENOSPC'));
+        run('write', cb, async () => {
+          await this.store.write(node.image, buf.subarray(0, n), pos);
+          return n;
+        });
+      },
+      fsync: (_path, _datasync, _fd, cb) => run('fsync', cb, async () => (await this.store.sync(), 0)),
+      flush: (_path, _fd, cb) => cb(0),
+      truncate: (path, size, cb) => cb(this.truncate(path, size)),
+      ftruncate: (path, _fd, size, cb) => cb(this.truncate(path, size)),
+      utimens: (_path, _atime, _mtime, cb) => cb(0),
+      chmod: (_path, _mode, cb) => cb(E('EPERM')),
+    };
+  }
+
+  /** Sizes are fixed: truncating an image to its own size (or the control file) is harmless. */
+  private truncate(path: string, size: number): number {
+    const node = this.resolve(path);
+    if (!node) return E('ENOENT');
+    if (node.kind === 'control') return 0;
+    if (node.kind !== 'image') return E('EISDIR');
+    return size === this.store.originSize ? 0 : E('EINVAL');
+  }
+
+  /** A snapshot deleted while open is still released by its path. */
+  private imageOfPath(path: string): Node | null {
+    const m = /^\/snapshots\/(.+)\.img$/.exec(path);
+    return m ? { kind: 'image', image: m[1] } : null;
+  }
+}

@@ -1,0 +1,119 @@
+// A mounted store: the FUSE session over the handlers, and its end. fuse-native is not
+// told of a plain `umount`, so the daemon watches /proc/self/mountinfo for its mount
+// and, once it is gone, commits, closes the store and lets go of the lock.
+import createDebug from 'debug';
+import { execFile } from 'child_process';
+import { promises as fs } from 'fs';
+import { resolve } from 'path';
+import { promisify } from 'util';
+import Fuse from 'fuse-native';
+import { StoreError } from '../errors';
+import { openFiles, OpenedStore } from '../engine/open-files';
+import { OpenOptions } from '../engine/store';
+import { Handlers } from './handlers';
+
+const debug = createDebug('snapfuse:mount');
+const run = promisify(execFile);
+export const FS_TYPE = 'fuse.snapfuse';
+/** Largest request: libfuse 2.9 caps reads and writes at 128 KiB. */
+export const MAX_REQUEST = 131072;
+// fuse-native passes only the options it knows; the rest ride along in fsname, which is
+// copied into -o verbatim. big_writes lifts the 4 KiB write size; attr_timeout=0 makes
+// every stat of the control file see the current status length.
+const FSNAME = `snapfuse,big_writes,max_write=${MAX_REQUEST},attr_timeout=0`;
+const WATCH_MS = 200;
+
+/** Mount points of snapfuse mounts, from /proc/self/mountinfo. */
+export async function snapfuseMounts(): Promise<Set<string>> {
+  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const found = new Set<string>();
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!right) continue;
+    if (right.split(' ')[0] === FS_TYPE) found.add(unescape(left.split(' ')[4]));
+  }
+  return found;
+}
+
+async function isMountPoint(path: string): Promise<boolean> {
+  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  return text.split('\n').some((line) => line.split(' ')[4] !== undefined && unescape(line.split(' ')[4]) === path);
+}
+
+function unescape(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export class Mount {
+  private watcher: NodeJS.Timeout | null = null;
+  private stopping: Promise<void> | null = null;
+  private finished!: () => void;
+  /** Resolves once the store is closed after the mount went away. */
+  readonly done = new Promise<void>((r) => (this.finished = r));
+
+  private constructor(
+    readonly mountpoint: string,
+    private readonly opened: OpenedStore,
+    private readonly fuse: Fuse,
+    readonly handlers: Handlers,
+  ) {}
+
+  static async start(originPath: string, cowPath: string, mountpoint: string, opts: OpenOptions = {}): Promise<Mount> {
+    const mnt = resolve(mountpoint);
+    const st = await fs.stat(mnt).catch(() => null);
+    if (!st?.isDirectory()) throw StoreError.invalid(`mountpoint ${mnt} is not a directory`);
+    if (await isMountPoint(mnt)) throw new StoreError('BUSY', `mountpoint ${mnt} is busy: something is mounted there`);
+    const opened = await openFiles(originPath, cowPath, opts);
+    const handlers = new Handlers(opened.store);
+    const fuse = new Fuse(mnt, handlers.operations(), {
+      timeout: false,
+      maxRead: MAX_REQUEST,
+      fsname: FSNAME,
+      subtype: 'snapfuse',
+    });
+    try {
+      await promisify(fuse.mount.bind(fuse))();
+    } catch (e) {
+      await opened.close();
+      throw new StoreError('IO_ERROR', `cannot mount at ${mnt}: ${(e as Error).message}`, { cause: e });
+    }
+    const m = new Mount(mnt, opened, fuse, handlers);
+    m.watch();
+    debug('mounted %s at %s', originPath, mnt);
+    return m;
+  }
+
+  /** Unmount (as `fusermount -u` would: refused while images are in use, unless lazy). */
+  async unmount(lazy = false): Promise<void> {
+    await run('fusermount', [lazy ? '-uz' : '-u', this.mountpoint]).catch((e: Error & { stderr?: string }) => {
+      throw new StoreError('BUSY', (e.stderr ?? e.message).trim().split('\n')[0]);
+    });
+    await this.shutdown();
+  }
+
+  private watch(): void {
+    this.watcher = setInterval(() => {
+      snapfuseMounts().then(
+        (mounts) => {
+          if (!mounts.has(this.mountpoint)) void this.shutdown();
+        },
+        (e) => debug('mountinfo: %s', e),
+      );
+    }, WATCH_MS);
+  }
+
+  /** The mount is gone: commit, close the store, release the lock. */
+  shutdown(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = (async () => {
+        if (this.watcher) clearInterval(this.watcher);
+        debug('unmounted; closing the store');
+        // fuse-native's own unmount is lazy and harmless once the kernel has let go
+        await promisify(this.fuse.unmount.bind(this.fuse))().catch(() => undefined);
+        await this.opened.close();
+        this.finished();
+      })();
+    }
+    return this.stopping;
+  }
+}
