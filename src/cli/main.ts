@@ -28,7 +28,11 @@ export function cli(argv: string[]): Argv {
       (y) =>
         y
           .positional('origin', { type: 'string', demandOption: true, describe: 'origin file or block device' })
-          .positional('cow', { type: 'string', demandOption: true, describe: 'COW file or block device (its size is the store\'s)' })
+          .positional('cow', {
+            type: 'string',
+            demandOption: true,
+            describe: "COW file or block device (its size is the store's)",
+          })
           .option('chunk-size', sizeOption('copy-out unit: a power of two from 4K to 1M', DEFAULT_CHUNK_SIZE))
           .option('force', { type: 'boolean', default: false, describe: 'overwrite a COW that already holds a store' }),
       async (a) => {
@@ -43,7 +47,12 @@ export function cli(argv: string[]): Argv {
           .positional('origin', { type: 'string', demandOption: true })
           .positional('cow', { type: 'string', demandOption: true })
           .positional('mountpoint', { type: 'string', demandOption: true })
-          .option('foreground', { alias: 'f', type: 'boolean', default: false, describe: 'stay attached; log to stderr' })
+          .option('foreground', {
+            alias: 'f',
+            type: 'boolean',
+            default: false,
+            describe: 'stay attached; log to stderr',
+          })
           .option('cache-size', sizeOption('metadata cache budget', DEFAULT_CACHE_SIZE))
           .option('ready-fd', { type: 'number', hidden: true }),
       async (a) => runMount(a as unknown as MountArgs),
@@ -54,7 +63,7 @@ export function cli(argv: string[]): Argv {
       (y) =>
         y
           .positional('mountpoint', { type: 'string', demandOption: true })
-          .positional('id', { type: 'string', describe: 'the new snapshot\'s id (default: the next number)' })
+          .positional('id', { type: 'string', describe: "the new snapshot's id (default: the next number)" })
           .option('from', { type: 'string', describe: 'snapshot to take it of (default: origin)' }),
       async (a) => {
         const before = new Set((await listSnapshots(a.mountpoint)).map((s) => s.id));
@@ -67,13 +76,19 @@ export function cli(argv: string[]): Argv {
     .command(
       'delete <mountpoint> <id>',
       'delete a snapshot (its space returns in the background)',
-      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }).positional('id', { type: 'string', demandOption: true }),
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .positional('id', { type: 'string', demandOption: true }),
       async (a) => controlCommand(a.mountpoint, `delete ${a.id}`),
     )
     .command(
       'rollback <mountpoint> <id>',
       "make the origin's content the snapshot's (the origin must not be in use)",
-      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }).positional('id', { type: 'string', demandOption: true }),
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .positional('id', { type: 'string', demandOption: true }),
       async (a) => controlCommand(a.mountpoint, `rollback ${a.id}`),
     )
     .command(
@@ -86,12 +101,24 @@ export function cli(argv: string[]): Argv {
       async (a) => {
         const snaps = await listSnapshots(a.mountpoint);
         if (a.json) {
-          console.log(JSON.stringify(snaps.map((s) => ({ ...s, created: s.created.toISOString() })), null, 2));
+          console.log(
+            JSON.stringify(
+              snaps.map((s) => ({ ...s, created: s.created.toISOString() })),
+              null,
+              2,
+            ),
+          );
           return;
         }
         const rows = [['ID', 'PARENT', 'CREATED'], ...snaps.map((s) => [s.id, s.parent, s.created.toISOString()])];
         const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-        for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+        for (const r of rows)
+          console.log(
+            r
+              .map((c, i) => c.padEnd(widths[i]))
+              .join('  ')
+              .trimEnd(),
+          );
       },
     )
     .command(

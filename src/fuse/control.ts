@@ -14,9 +14,7 @@ export const MAX_COMMAND_BYTES = 4096;
 export const ORIGIN = 'origin';
 
 export type Command =
-  | { op: 'create'; id?: string; from?: string }
-  | { op: 'delete'; id: string }
-  | { op: 'rollback'; id: string };
+  { op: 'create'; id?: string; from?: string } | { op: 'delete'; id: string } | { op: 'rollback'; id: string };
 
 export interface SnapshotStatus {
   id: string;
@@ -93,7 +91,8 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 function decode(input: Buffer | string): string {
   const bytes = typeof input === 'string' ? Buffer.byteLength(input, 'utf8') : input.length;
   if (bytes > MAX_COMMAND_BYTES) {
-    const head = typeof input === 'string' ? input.slice(0, QUOTE_LIMIT * 2) : input.subarray(0, QUOTE_LIMIT * 4).toString('utf8');
+    const head =
+      typeof input === 'string' ? input.slice(0, QUOTE_LIMIT * 2) : input.subarray(0, QUOTE_LIMIT * 4).toString('utf8');
     throw invalid(`command too long (${bytes} bytes, at most ${MAX_COMMAND_BYTES}): ${quote(head)}`);
   }
   if (typeof input === 'string') {
@@ -132,7 +131,8 @@ function parseCreate(args: string[], line: string): Command {
       return { op: 'create', id: checkSnapshotId(args[0]) };
     case 2:
       if (args[1] === 'from') throw missingSource();
-      if (args[0] !== 'from') throw invalid(`unexpected ${quote(args[1])} in ${quote(line)}: expected "create [<id>] [from <src>]"`);
+      if (args[0] !== 'from')
+        throw invalid(`unexpected ${quote(args[1])} in ${quote(line)}: expected "create [<id>] [from <src>]"`);
       return { op: 'create', ...source(args[1]) };
     case 3:
       if (args[1] !== 'from') throw invalid(`expected "from" instead of ${quote(args[1])} in ${quote(line)}`);
@@ -263,7 +263,8 @@ class StatusReader {
   private take(key: string): string {
     const line = this.lines[this.next];
     if (line === undefined) throw invalid(`status: missing "${key}" line`);
-    if (line !== key && !line.startsWith(`${key} `)) throw invalid(`status: expected "${key}" line, got ${quote(line)}`);
+    if (line !== key && !line.startsWith(`${key} `))
+      throw invalid(`status: expected "${key}" line, got ${quote(line)}`);
     this.next++;
     return line;
   }

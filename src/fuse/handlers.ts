@@ -16,6 +16,7 @@ import { ORIGIN_IMAGE, Store } from '../engine/store';
 import { formatStatus, MAX_COMMAND_BYTES, parseCommand } from './control';
 
 const debug = createDebug('snapfuse:fuse');
+const debugIo = createDebug('snapfuse:io'); // one line per image read and write
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
@@ -100,7 +101,12 @@ export class Handlers {
   }
 
   private stat(node: Node): Stat {
-    const base = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, atime: this.mounted, ctime: this.mounted };
+    const base = {
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      atime: this.mounted,
+      ctime: this.mounted,
+    };
     if (node.kind === 'root' || node.kind === 'dir') {
       return { ...base, mode: S_IFDIR | 0o755, size: 4096, nlink: 2, mtime: this.mounted };
     }
@@ -128,7 +134,11 @@ export class Handlers {
       },
       readdir: (path, cb) => {
         if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control']);
-        if (path === '/snapshots') return cb(0, this.store.snapshots().map((s) => `${s.id}.img`));
+        if (path === '/snapshots')
+          return cb(
+            0,
+            this.store.snapshots().map((s) => `${s.id}.img`),
+          );
         cb(E('ENOTDIR'));
       },
       statfs: (_path, cb) => {
@@ -198,6 +208,7 @@ export class Handlers {
         if (node.kind !== 'image') return cb(E('EISDIR'));
         // like a block device: what lies past the end is not written
         const n = Math.max(0, Math.min(len, this.store.originSize - pos));
+        debugIo('write %s %d at %d', path, len, pos);
         if (n === 0) return cb(E('ENOSPC'));
         run('write', cb, async () => {
           await this.store.write(node.image, buf.subarray(0, n), pos);

@@ -79,7 +79,9 @@ export class VersionTree {
   }
 
   snapshots(origin: number): Version[] {
-    return [...this.byName.values()].filter((v) => v.origin === origin).sort((a, b) => a.id - b.id);
+    return [...this.byName.values()]
+      .filter((v) => v.origin === origin)
+      .sort((a, b) => a.created - b.created || (a.name < b.name ? -1 : 1));
   }
 
   /** True if u is v or one of v's ancestors. */

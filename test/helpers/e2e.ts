@@ -1,0 +1,113 @@
+// Helpers for end-to-end tests through a real mount, as root: the CLI, loop devices
+// and mounts, each tracked so that cleanup() undoes them even when a test fails.
+import { execFileSync, spawnSync, SpawnSyncReturns } from 'child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
+import { join, resolve } from 'path';
+
+export const CLI = resolve(__dirname, '../../dist/src/cli/main.js');
+
+export const canMount =
+  process.getuid?.() === 0 &&
+  (() => {
+    try {
+      readFileSync('/dev/fuse', { flag: 'r' });
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+    return true;
+  })();
+
+export class World {
+  readonly dir = mkdtempSync(join(tmpdir(), 'snapfuse-e2e-'));
+  readonly lockDir = join(this.dir, 'locks');
+
+  constructor() {
+    mkdirSync(this.lockDir);
+  }
+  private loops: string[] = [];
+  private mounts: string[] = [];
+
+  snapfuse(...args: string[]): SpawnSyncReturns<string> {
+    return spawnSync(process.execPath, [CLI, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, SNAPFUSE_LOCK_DIR: this.lockDir },
+      timeout: 120_000,
+    });
+  }
+
+  /** Run the CLI; throw with its stderr unless it exits 0. */
+  ok(...args: string[]): string {
+    const r = this.snapfuse(...args);
+    if (r.status !== 0) throw new Error(`snapfuse ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  sh(cmd: string, args: string[]): string {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  losetup(file: string): string {
+    const dev = this.sh('losetup', ['-f', '--show', file]).trim();
+    this.loops.push(dev);
+    return dev;
+  }
+
+  detach(dev: string): void {
+    this.sh('losetup', ['-d', dev]);
+    this.loops = this.loops.filter((d) => d !== dev);
+  }
+
+  mount(source: string, target: string): void {
+    this.sh('mount', [source, target]);
+    this.mounts.push(target);
+  }
+
+  umount(target: string): void {
+    this.sh('umount', [target]);
+    this.mounts = this.mounts.filter((m) => m !== target);
+  }
+
+  /** A snapfuse mount the world must take down at the end. */
+  track(mountpoint: string): void {
+    this.mounts.push(mountpoint);
+  }
+
+  md5(file: string): string {
+    return this.sh('md5sum', [file]).split(' ')[0];
+  }
+
+  /** Undo everything, newest first; kill only daemons this world started (their pids are in its lock dir). */
+  cleanup(): void {
+    for (const m of [...this.mounts].reverse()) spawnSync('umount', [m]);
+    for (const d of [...this.loops].reverse()) spawnSync('losetup', ['-d', d]);
+    for (const m of [...this.mounts].reverse()) spawnSync('umount', ['-l', m]);
+    // daemons exit by themselves once unmounted; give them a moment to commit and go
+    const end = Date.now() + 3000;
+    while (Date.now() < end && readdirSync(this.lockDir, { withFileTypes: false }).length > 0) {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+    try {
+      for (const f of readdirSync(this.lockDir)) {
+        const pid = Number(readFileSync(join(this.lockDir, f), 'utf8'));
+        if (pid) spawnSync('kill', ['-9', String(pid)]);
+      }
+    } catch {
+      // no lock dir: no daemon left
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Wait until `cond` holds (polling), or fail after `ms`. */
+export async function until(cond: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
