@@ -61,12 +61,9 @@ export class DataPath {
   /** How many chunks of `reader` come from the COW: an upper bound of a rollback's copy-outs. */
   async countCowChunks(origin: number, reader: Version): Promise<number> {
     const { core } = this;
-    const keys: number[] = [];
-    await core.meta.run(async () => {
-      for await (const [k1] of core.exceptions.tree.entries([chunkKey(origin, 0), 0], [chunkKey(origin + 1, 0), 0])) {
-        if (keys[keys.length - 1] !== k1) keys.push(k1);
-      }
-    });
+    const { keys } = await core.meta.run(() =>
+      core.exceptions.chunkKeys(chunkKey(origin, 0), chunkKey(origin + 1, 0), Number.MAX_SAFE_INTEGER),
+    );
     let n = 0;
     for (const key of keys) {
       const found = await core.meta.run(() => core.exceptions.nearest(origin, key % MAX_CHUNKS, reader));
@@ -94,6 +91,19 @@ export class DataPath {
     const buf = Buffer.allocUnsafe(length);
     await this.core.originDev(origin).read(buf, chunk * this.core.chunkSize);
     return buf;
+  }
+
+  /** A new COW chunk holding `data`, out of `space`; freed again if the write fails. */
+  private async newChunk(data: Buffer, space: Reservation): Promise<number> {
+    const { core } = this;
+    const block = await core.meta.run(() => core.allocChunk(space));
+    try {
+      await core.cow.write(data, block * BLOCK_SIZE);
+      return block;
+    } catch (e) {
+      await core.meta.run(() => core.sm.freeChunk(block));
+      throw e;
+    }
   }
 
   // ---- pieces ----------------------------------------------------------------------
@@ -159,21 +169,15 @@ export class DataPath {
     const { core } = this;
     const releasePin = await core.pin.acquireShared();
     try {
-      const block = await core.meta.run(() => core.allocChunk(space));
-      try {
-        const old = await this.readChunk(origin, chunk, null);
-        await core.cow.write(old, block * BLOCK_SIZE);
-        const crc = crc32c(old);
-        await core.meta.run(async () => {
-          const leaf = core.versions.originLeaf(origin);
-          await core.exceptions.put(origin, chunk, keeper.id, { kind: ExceptionKind.CHUNK, block, crc });
-          await core.exceptions.put(origin, chunk, leaf.id, MARKER);
-        });
-        core.copyOuts++;
-      } catch (e) {
-        await core.meta.run(() => core.sm.freeChunk(block));
-        throw e;
-      }
+      const old = await this.readChunk(origin, chunk, null);
+      const block = await this.newChunk(old, space);
+      const crc = crc32c(old);
+      await core.meta.run(async () => {
+        const leaf = core.versions.originLeaf(origin);
+        await core.exceptions.put(origin, chunk, keeper.id, { kind: ExceptionKind.CHUNK, block, crc });
+        await core.exceptions.put(origin, chunk, leaf.id, MARKER);
+      });
+      core.copyOuts++;
     } finally {
       releasePin();
     }
@@ -206,13 +210,7 @@ export class DataPath {
         );
         return;
       }
-      const block = await core.meta.run(() => core.allocChunk(space));
-      try {
-        await core.cow.write(data, block * BLOCK_SIZE);
-      } catch (e) {
-        await core.meta.run(() => core.sm.freeChunk(block));
-        throw e;
-      }
+      const block = await this.newChunk(data, space);
       await core.meta.run(async () => {
         await core.exceptions.put(origin, p.chunk, writer.id, { kind: ExceptionKind.CHUNK, block, crc });
         if (own) await core.sm.freeChunk(own.block);

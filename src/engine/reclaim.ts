@@ -123,17 +123,9 @@ export class Reclaimer {
   private async batch(plan: PassPlan): Promise<void> {
     const { core } = this;
     // the chunks from the cursor on that hold an entry of a version this pass affects
-    const { keys, scanned } = await core.meta.run(async () => {
-      const keys: number[] = [];
-      let scanned = -1;
-      let n = 0;
-      for await (const [k1, vid] of core.exceptions.tree.entries([core.bg.reclaimCursor, 0])) {
-        if (k1 !== scanned && ++n > BATCH_ENTRIES) break;
-        scanned = k1;
-        if (plan.has(vid) && keys[keys.length - 1] !== k1) keys.push(k1);
-      }
-      return { keys, scanned };
-    });
+    const { keys, scanned } = await core.meta.run(() =>
+      core.exceptions.chunkKeys(core.bg.reclaimCursor, Number.MAX_SAFE_INTEGER, BATCH_ENTRIES, (vid) => plan.has(vid)),
+    );
     for (const key of keys) {
       const unlock = await core.chunks.acquire(key, true);
       try {

@@ -40,17 +40,8 @@ export class RollbackJob {
     const nchunks = Math.max(1, Math.ceil(core.origin(origin).size / core.chunkSize));
     debug('rollback of origin %d from version %d at chunk key %d', origin, source.id, core.bg.rollbackCursor);
     for (;;) {
-      const keys = await core.meta.run(async () => {
-        const found: number[] = [];
-        const from = Math.max(core.bg.rollbackCursor, chunkKey(origin, 0));
-        for await (const [k1] of core.exceptions.tree.entries([from, 0], [end, 0])) {
-          if (found[found.length - 1] !== k1) {
-            if (found.length >= BATCH_CHUNKS) break;
-            found.push(k1);
-          }
-        }
-        return found;
-      });
+      const from = Math.max(core.bg.rollbackCursor, chunkKey(origin, 0));
+      const { keys } = await core.meta.run(() => core.exceptions.chunkKeys(from, end, BATCH_CHUNKS));
       if (keys.length === 0) break;
       if (this.stopping) return;
       await Promise.all(

@@ -29,6 +29,28 @@ export class ExceptionIndex {
     return null;
   }
 
+  /**
+   * The chunk keys in [from, to) that hold entries, at most `limit` of them, keeping
+   * only those with an entry `wanted` accepts. `scanned` is the last key looked at
+   * in full (-1 if none): a scan resumes after it.
+   */
+  async chunkKeys(
+    from: number,
+    to: number,
+    limit: number,
+    wanted: (vid: number) => boolean = () => true,
+  ): Promise<{ keys: number[]; scanned: number }> {
+    const keys: number[] = [];
+    let scanned = -1;
+    let seen = 0;
+    for await (const [k1, vid] of this.tree.entries([from, 0], [to, 0])) {
+      if (k1 !== scanned && ++seen > limit) break;
+      scanned = k1;
+      if (keys[keys.length - 1] !== k1 && wanted(vid)) keys.push(k1);
+    }
+    return { keys, scanned };
+  }
+
   async get(origin: number, chunk: number, vid: number): Promise<Exception | null> {
     const value = await this.tree.lookup(chunkKey(origin, chunk), vid);
     return value ? unpackException(value) : null;
