@@ -4,7 +4,6 @@
 // place: 0 done, 1 failed, 2 usage.
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { StoreError } from '../errors';
 import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE } from '../engine/store';
 import { formatFiles } from '../engine/open-files';
 import { parseSize } from './sizes';
@@ -137,22 +136,23 @@ export function cli(argv: string[]): Argv {
 }
 
 /** Run the CLI; resolves to the exit code. Handlers never exit the process themselves. */
+class UsageError extends Error {}
+
 export async function main(argv: string[]): Promise<number> {
-  let usage: string | null = null;
   try {
     await cli(argv)
       .fail((msg, err) => {
-        if (err) throw err;
-        usage = msg;
+        // throwing here stops yargs before any command runs
+        throw err ?? new UsageError(msg);
       })
       .parseAsync();
   } catch (e) {
-    console.error(`snapfuse: ${e instanceof StoreError ? e.message : (e as Error).message}`);
+    if (e instanceof UsageError) {
+      console.error(`snapfuse: ${e.message}\nTry 'snapfuse --help'.`);
+      return EXIT_USAGE;
+    }
+    console.error(`snapfuse: ${(e as Error).message}`);
     return EXIT_FAILED;
-  }
-  if (usage) {
-    console.error(`snapfuse: ${usage}\nTry 'snapfuse --help'.`);
-    return EXIT_USAGE;
   }
   return 0;
 }

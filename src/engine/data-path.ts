@@ -49,13 +49,26 @@ export class DataPath {
   /** `reserved`: space set aside by the caller (rollback) instead of per write. */
   async writeOrigin(origin: number, buf: Buffer, pos: number, reserved?: Reservation): Promise<void> {
     const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
-    const alone = !this.core.versions.originLeaf(origin).parentNode;
-    const space = reserved ?? this.core.reserveChunks(alone ? 0 : pieces.length);
+    const space = reserved ?? this.core.reserveChunks(await this.copyOutsNeeded(origin, pieces));
     try {
       await Promise.all(pieces.map((p) => this.writeOriginPiece(origin, p, buf, pos, space)));
     } finally {
       if (!reserved) space.release();
     }
+  }
+
+  /**
+   * How many of these chunks need a copy-out: an upper bound while the caller holds the
+   * gate, since only a create (which takes the gate) can make more of them need one.
+   */
+  private async copyOutsNeeded(origin: number, pieces: Piece[]): Promise<number> {
+    const { core } = this;
+    if (!core.versions.originLeaf(origin).parentNode) return 0;
+    return core.meta.run(async () => {
+      let n = 0;
+      for (const p of pieces) if (await this.copyOutTarget(origin, p.chunk)) n++;
+      return n;
+    });
   }
 
   /** How many chunks of `reader` come from the COW: an upper bound of a rollback's copy-outs. */

@@ -129,7 +129,10 @@ export class Store {
         existing = !(e instanceof StoreError && e.code === 'NOT_A_STORE');
       }
       if (existing)
-        throw new StoreError('EXISTS', `${cow.name} already holds a snapfuse store (use force to overwrite)`);
+        throw new StoreError(
+          'EXISTS',
+          `${cow.name} already holds a snapfuse store (format with --force to overwrite it)`,
+        );
     }
     // an old store's superblocks must not outrank the new one
     await cow.write(Buffer.alloc(2 * BLOCK_SIZE), 0);
@@ -431,7 +434,8 @@ export class Store {
   }
 
   private info(v: Version): SnapshotInfo {
-    return { id: v.name, parent: v.source, created: new Date(v.created), uuid: v.uuid.toString('hex') };
+    const gone = v.source !== ORIGIN_IMAGE && !this.core.versions.snapshot(v.origin, v.source);
+    return { id: v.name, parent: gone ? '-' : v.source, created: new Date(v.created), uuid: v.uuid.toString('hex') };
   }
 
   private checkRange(buf: Buffer, pos: number): void {

@@ -185,6 +185,7 @@ export class Handlers {
         }
         if (node.kind !== 'image') return cb(E('EISDIR'));
         const n = Math.max(0, Math.min(len, this.store.originSize - pos));
+        debugIo('read %s %d at %d', path, len, pos);
         if (n === 0) return cb(0);
         run('read', cb, async () => {
           await this.store.read(node.image, buf.subarray(0, n), pos);
@@ -195,7 +196,9 @@ export class Handlers {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'control') {
-          if (len > MAX_COMMAND_BYTES) {
+          // the kernel splits a long write into page-sized requests: a request of a
+          // whole page or more is a piece of a command too long to take
+          if (len >= MAX_COMMAND_BYTES) {
             this.lastError = { errno: 'EINVAL', message: 'command too long' };
             return cb(E('EINVAL'));
           }
@@ -224,13 +227,17 @@ export class Handlers {
     };
   }
 
-  /** Sizes are fixed: truncating an image to its own size (or the control file) is harmless. */
+  /**
+   * Sizes are fixed. Truncating an image to its own size, or the control file, is
+   * harmless; so is truncating to 0, which is how open(O_TRUNC) arrives (`cp` onto an
+   * image): like a block device, the image ignores it. Any other size is refused.
+   */
   private truncate(path: string, size: number): number {
     const node = this.resolve(path);
     if (!node) return E('ENOENT');
     if (node.kind === 'control') return 0;
     if (node.kind !== 'image') return E('EISDIR');
-    return size === this.store.originSize ? 0 : E('EINVAL');
+    return size === this.store.originSize || size === 0 ? 0 : E('EINVAL');
   }
 
   /** A snapshot deleted while open is still released by its path. */

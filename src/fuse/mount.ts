@@ -72,7 +72,13 @@ export class Mount {
       subtype: 'snapfuse',
     });
     try {
-      await promisify(fuse.mount.bind(fuse))();
+      // fuse-native turns on libfuse's debug mode (foreground, a trace of every request)
+      // when DEBUG holds any '*'; it reads DEBUG synchronously inside mount()
+      const debugEnv = process.env.DEBUG;
+      if (debugEnv) process.env.DEBUG = debugEnv.replace(/\*/g, '');
+      const mounted = promisify(fuse.mount.bind(fuse))();
+      if (debugEnv !== undefined) process.env.DEBUG = debugEnv;
+      await mounted;
     } catch (e) {
       await opened.close();
       throw new StoreError('IO_ERROR', `cannot mount at ${mnt}: ${(e as Error).message}`, { cause: e });

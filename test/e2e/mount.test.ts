@@ -170,6 +170,13 @@ d('a real mount', () => {
     expect(w.md5(img('1'))).toBe(hashes.get('before'));
   });
 
+  test('cp onto an image works as onto a disk of the same size', () => {
+    expect(w.ok('create', mnt, 'copy').trim()).toBe('copy');
+    w.sh('cp', [img('1'), img('copy')]);
+    expect(w.md5(img('copy'))).toBe(hashes.get('before'));
+    expect(command('delete copy\n')).toBe('ok');
+  });
+
   test('df reports the COW store', () => {
     const out = w.sh('df', ['-B1', '--output=size,avail', mnt]).trim().split('\n')[1].trim().split(/\s+/);
     expect(Number(out[0])).toBe(256 * MiB);
