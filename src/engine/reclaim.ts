@@ -29,8 +29,7 @@ export function planPass(versions: VersionTree): PassPlan {
   const gone = (v: Version) => plan.has(v.id) && plan.get(v.id) === null;
   // upward from each leaf in the pass: a parent all of whose children are gone goes too
   const touched = new Set<Version>();
-  for (const v of versions.all()) {
-    if (v.state !== VersionState.RECLAIMING) continue;
+  for (const v of versions.withState(VersionState.RECLAIMING)) {
     plan.set(v.id, null);
     for (let p = v.parentNode; p && !plan.has(p.id); p = p.parentNode) {
       if (!p.children.every(gone)) {
@@ -109,7 +108,7 @@ export class Reclaimer {
   private async startPass(): Promise<boolean> {
     const { core } = this;
     const started = await core.meta.run(async () => {
-      const waiting = [...core.versions.all()].filter((v) => v.state === VersionState.DELETED);
+      const waiting = core.versions.withState(VersionState.DELETED);
       if (waiting.length === 0) return false;
       for (const v of waiting) core.versions.setState(v, VersionState.RECLAIMING);
       core.setBackground({ reclaimRunning: true, reclaimCursor: 0 });

@@ -16,7 +16,6 @@ import {
   VERSION_SIZE,
   VersionKind,
   VersionRecord,
-  VersionState,
   MAX_CHUNKS,
 } from '../format/records';
 import { BlockDevice } from '../block/block-device';
@@ -248,6 +247,12 @@ export class Store {
     this.leafOf(id);
   }
 
+  /** One snapshot's facts, or null: O(1), for the mount's per-request lookups. */
+  snapshot(id: string): SnapshotInfo | null {
+    const v = id === ORIGIN_IMAGE ? undefined : this.core.versions.snapshot(0, id);
+    return v ? this.info(v) : null;
+  }
+
   snapshots(): SnapshotInfo[] {
     return this.core.versions.snapshots(0).map((v) => this.info(v));
   }
@@ -417,8 +422,7 @@ export class Store {
   }
 
   private hasDeleted(): boolean {
-    for (const v of this.core.versions.all()) if (v.state !== VersionState.LIVE) return true;
-    return false;
+    return this.core.versions.hasNotLive;
   }
 
   private leafOf(image: string): Version {

@@ -96,7 +96,7 @@ export class Handlers {
     if (path === '/control') return { kind: 'control' };
     if (path === '/origin.img') return { kind: 'image', image: ORIGIN_IMAGE };
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
-    if (m && this.store.snapshots().some((s) => s.id === m[1])) return { kind: 'image', image: m[1] };
+    if (m && this.store.snapshot(m[1])) return { kind: 'image', image: m[1] };
     return null;
   }
 
@@ -113,7 +113,7 @@ export class Handlers {
     if (node.kind === 'control') {
       return { ...base, mode: S_IFREG | 0o600, size: Buffer.byteLength(this.renderStatus()), mtime: new Date() };
     }
-    const created = this.store.snapshots().find((s) => s.id === node.image)?.created ?? this.mounted;
+    const created = this.store.snapshot(node.image)?.created ?? this.mounted;
     const size = this.store.originSize;
     return { ...base, mode: S_IFREG | 0o600, size, mtime: created, blksize: 4096, blocks: Math.ceil(size / 512) };
   }

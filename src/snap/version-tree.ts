@@ -28,6 +28,7 @@ export class VersionTree {
   private readonly originLeaves = new Map<number, Version>();
   private readonly changed = new Set<number>(); // ids whose record must be written
   private readonly removed = new Set<number>(); // ids whose record must be deleted
+  private readonly notLive = new Set<Version>(); // deleted or being reclaimed
 
   constructor(
     records: VersionRecord[],
@@ -42,6 +43,7 @@ export class VersionTree {
         p.children.push(v);
       }
       if (v.kind === VersionKind.ORIGIN) this.originLeaves.set(v.origin, v);
+      if (v.state !== VersionState.LIVE) this.notLive.add(v);
       if (v.kind === VersionKind.SNAPSHOT && v.state === VersionState.LIVE)
         this.byName.set(nameKey(v.origin, v.name), v);
     }
@@ -133,13 +135,23 @@ export class VersionTree {
   /** A user deletes a snapshot: it vanishes from view now; reclaim removes it later. */
   markDeleted(v: Version): void {
     if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
-    v.state = VersionState.DELETED;
-    this.markChanged(v);
+    this.setState(v, VersionState.DELETED);
   }
 
   setState(v: Version, state: VersionState): void {
     v.state = state;
+    if (state === VersionState.LIVE) this.notLive.delete(v);
+    else this.notLive.add(v);
     this.markChanged(v);
+  }
+
+  /** Versions deleted or being reclaimed, without a walk over all of them. */
+  withState(state: VersionState): Version[] {
+    return [...this.notLive].filter((v) => v.state === state);
+  }
+
+  get hasNotLive(): boolean {
+    return this.notLive.size > 0;
   }
 
   /** Take `v` out of the tree; its children move up to its parent. */
@@ -153,6 +165,7 @@ export class VersionTree {
       this.markChanged(c);
     }
     this.byId.delete(v.id);
+    this.notLive.delete(v);
     if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
     this.changed.delete(v.id);
     this.removed.add(v.id);
