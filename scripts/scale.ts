@@ -97,9 +97,7 @@ async function main(): Promise<void> {
   }
   const pairs = made - LIVE - 20;
   const rollMs = Date.now() - t;
-  console.log(
-    `rolling: ${pairs} create+delete pairs, ${(rollMs / Math.max(1, pairs)).toFixed(2)} ms a pair`,
-  );
+  console.log(`rolling: ${pairs} create+delete pairs, ${(rollMs / Math.max(1, pairs)).toFixed(2)} ms a pair`);
   t = Date.now();
   await store.idle();
   console.log(`reclaim after the last delete: ${Date.now() - t} ms; ${store.snapshots().length} live`);

@@ -272,6 +272,9 @@ export class Store {
       if (versions.snapshot(0, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
       const source = this.leafOf(from);
       this.core.requireSpace(16);
+      // a snapshot of the origin holds what the origin file holds now: make that durable
+      // first, or a crash could take back a write the snapshot already shows
+      if (from === ORIGIN_IMAGE) await this.core.originDev(0).flush();
       await this.core.meta.run(async () => {
         const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now());
         if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);

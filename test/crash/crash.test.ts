@@ -1,0 +1,12 @@
+// A slice of the crash harness for every `npm test`; scripts/crash.ts runs the long one.
+// A failing cut names its seed: SEED=n replays it.
+import { seeds } from '../helpers/random';
+import { runCrashSeed } from './harness';
+
+describe('power loss at any point keeps the promise', () => {
+  test.each(seeds(4, 1))('seed %i: 60 cut points over 8 rounds', async (seed) => {
+    const { cuts, violations } = await runCrashSeed(seed, 8, 60);
+    expect(cuts).toBeGreaterThan(30);
+    expect(violations).toEqual([]);
+  });
+});
