@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'IO_ERROR' // the device failed a read, write or sync
   | 'LOCKED' // the store is open in another process
   | 'CLOSED' // the store was closed
+  | 'READ_ONLY' // opened for inspection only
   | 'FAILED'; // an earlier commit failed: reopen the store
 
 const ERRNO: Record<ErrorCode, string> = {
@@ -29,6 +30,7 @@ const ERRNO: Record<ErrorCode, string> = {
   IO_ERROR: 'EIO',
   LOCKED: 'EBUSY',
   CLOSED: 'EIO',
+  READ_ONLY: 'EROFS',
   FAILED: 'EIO',
 };
 

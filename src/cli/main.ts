@@ -9,6 +9,7 @@ import { formatFiles } from '../engine/open-files';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
 import { controlCommand, listSnapshots, readStatus } from './control-client';
+import { runCheck } from './check-command';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -128,6 +129,22 @@ export function cli(argv: string[]): Argv {
         process.stdout.write(await readStatus(a.mountpoint));
       },
     )
+    .command(
+      'check <origin> <cow>',
+      'walk every metadata block of an unmounted store and list what is wrong (exit 1 if anything)',
+      (y) =>
+        y
+          .positional('origin', { type: 'string', demandOption: true })
+          .positional('cow', { type: 'string', demandOption: true })
+          .option('json', { type: 'boolean', default: false, describe: 'print {"clean": ..., "problems": [...]}' }),
+      async (a) => {
+        const result = await runCheck(a.origin, a.cow, a.json);
+        if (a.json) console.log(JSON.stringify(result, null, 2));
+        else if (result.clean) console.log(`${a.cow}: clean`);
+        else for (const p of result.problems) console.log(p);
+        if (!result.clean) throw new ProblemsFound(`${result.problems.length} problem(s) found in ${a.cow}`);
+      },
+    )
     .demandCommand(1, 'name a command')
     .strict()
     .version()
@@ -137,6 +154,8 @@ export function cli(argv: string[]): Argv {
 
 /** Run the CLI; resolves to the exit code. Handlers never exit the process themselves. */
 class UsageError extends Error {}
+/** check found problems: already printed; exit 1 with a summary line. */
+class ProblemsFound extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -1,12 +1,20 @@
-// The space audit: every block the metadata references is owned exactly once, every
-// owned block is marked used in the space map, and every used block is owned (no leak).
-// Run at a quiet moment; it reads the current state (committed plus this transaction).
-import { ExceptionKind, unpackException } from '../format/records';
+// The checker: walks every metadata block and reports, one line each, what is wrong.
+//   - every B-tree: checksums, own locations, key order and bounds, equal leaf depth;
+//   - versions: one origin leaf per origin, the origin table agrees, no childless
+//     interior version outside a reclaim pass;
+//   - exceptions: their version exists, the chunk lies in the origin, a COW chunk is
+//     aligned and inside the COW, and the origin leaf never reads a COW chunk;
+//   - space: every referenced block owned once and marked used, every used block
+//     owned (no leak), the free count true.
+// It reads the current state (committed plus this transaction): run it on a quiet store.
 import { readU64 } from '../format/layout';
+import { ExceptionKind, unpackException, VersionKind } from '../format/records';
 import { BTree } from '../btree/btree';
 import { Core } from './core';
 
-export async function auditSpace(core: Core): Promise<string[]> {
+export type Progress = (phase: string, done: number, total: number) => void;
+
+export async function checkStore(core: Core, progress: Progress = () => undefined): Promise<string[]> {
   return core.meta.run(async () => {
     const problems: string[] = [];
     const owner = new Map<number, string>();
@@ -17,32 +25,97 @@ export async function auditSpace(core: Core): Promise<string[]> {
     };
     own(0, 'superblock 0');
     own(1, 'superblock 1');
+
+    // ---- trees -------------------------------------------------------------------
     const trees: Array<[string, BTree]> = [
       ['space-map index', core.sm.index],
       ['version table', core.versionTable],
       ['origin table', core.originTable],
       ['exception index', core.exceptions.tree],
     ];
-    for (const [name, tree] of trees) await tree.walk((loc) => own(loc, `${name} node`));
-    for await (const [i, , value] of core.sm.index.entries()) own(readU64(value, 0), `bitmap ${i}`);
-    for await (const [key, vid, value] of core.exceptions.tree.entries()) {
-      const { origin, chunk } = core.splitKey(key);
-      if (!core.versions.get(vid))
-        problems.push(`exception (origin ${origin}, chunk ${chunk}) names missing version ${vid}`);
-      const e = unpackException(value);
-      if (e.kind !== ExceptionKind.CHUNK) continue;
-      for (let b = e.block; b < e.block + core.chunkBlocks; b++) own(b, `chunk ${chunk} of version ${vid}`);
+    const sound = new Set<BTree>();
+    for (const [name, tree] of trees) {
+      try {
+        await tree.walk((loc) => own(loc, `${name} node`));
+        sound.add(tree);
+      } catch (e) {
+        problems.push(`${name}: ${(e as Error).message}`);
+      }
     }
-    let used = 0;
-    for (let b = 0; b < core.sb.totalBlocks; b++) {
-      const isUsed = await core.sm.isUsed(b);
-      if (isUsed) used++;
-      if (isUsed && !owner.has(b)) problems.push(`block ${b} is used but nothing owns it (leak)`);
-      if (!isUsed && owner.has(b)) problems.push(`block ${b} is free but owned by ${owner.get(b)}`);
+    if (sound.has(core.sm.index)) {
+      for await (const [i, , value] of core.sm.index.entries()) own(readU64(value, 0), `space-map bitmap ${i}`);
     }
-    const counts = core.sm.counts();
-    if (counts.total - counts.free !== used) {
-      problems.push(`space map counts ${counts.total - counts.free} used blocks, its bits say ${used}`);
+
+    // ---- versions ----------------------------------------------------------------
+    const { versions } = core;
+    for (const [id, o] of core.origins) {
+      const leaf = versions.originLeaf(id);
+      if (o.leaf !== leaf.id)
+        problems.push(`origin ${id}: the origin table names leaf ${o.leaf}, the versions ${leaf.id}`);
+    }
+    if (!core.bg.reclaimRunning) {
+      for (const v of versions.all()) {
+        if (v.kind === VersionKind.INTERIOR && v.children.length === 0)
+          problems.push(`version ${v.id}: interior with no child`);
+      }
+    }
+
+    // ---- exceptions --------------------------------------------------------------
+    if (sound.has(core.exceptions.tree)) {
+      const total = await core.exceptions.tree.count();
+      let done = 0;
+      let lastKey = -1;
+      for await (const [key, vid, value] of core.exceptions.tree.entries()) {
+        if (++done % 4096 === 0) progress('exceptions', done, total);
+        const { origin, chunk } = core.splitKey(key);
+        const where = `exception (origin ${origin}, chunk ${chunk}, version ${vid})`;
+        const o = core.origins.get(origin);
+        if (!o) problems.push(`${where}: no such origin`);
+        else if (chunk * core.chunkSize >= o.size) problems.push(`${where}: the chunk lies past the origin's end`);
+        if (!versions.get(vid)) problems.push(`${where}: no such version`);
+        let e;
+        try {
+          e = unpackException(value);
+        } catch (err) {
+          problems.push(`${where}: ${(err as Error).message}`);
+          continue;
+        }
+        if (e.kind === ExceptionKind.CHUNK) {
+          if (e.block % core.chunkBlocks !== 0 || e.block + core.chunkBlocks > core.sb.totalBlocks) {
+            problems.push(`${where}: COW chunk at block ${e.block} is misaligned or outside the COW`);
+            continue;
+          }
+          for (let b = e.block; b < e.block + core.chunkBlocks; b++) own(b, where);
+        }
+        if (key !== lastKey && o) {
+          lastKey = key;
+          const found = await core.exceptions.nearest(origin, chunk, versions.originLeaf(origin));
+          if (found?.exception.kind === ExceptionKind.CHUNK) {
+            problems.push(
+              `origin ${origin} chunk ${chunk}: the origin leaf reads a COW chunk (version ${found.version.id})`,
+            );
+          }
+        }
+      }
+      progress('exceptions', total, total);
+    }
+
+    // ---- space -------------------------------------------------------------------
+    if (sound.size === trees.length) {
+      let used = 0;
+      const total = core.sb.totalBlocks;
+      for (let b = 0; b < total; b++) {
+        if (b % 65536 === 0) progress('space map', b, total);
+        const isUsed = await core.sm.isUsed(b);
+        if (isUsed) used++;
+        if (isUsed && !owner.has(b)) problems.push(`block ${b} is used but nothing owns it (leak)`);
+        if (!isUsed && owner.has(b)) problems.push(`block ${b} is free but owned by ${owner.get(b)}`);
+      }
+      progress('space map', total, total);
+      const counts = core.sm.counts();
+      if (counts.total - counts.free !== used) {
+        problems.push(`space map counts ${counts.total - counts.free} used blocks, its bits say ${used}`);
+      }
     }
     return problems;
   });

@@ -18,8 +18,9 @@ async function withDevices<T>(
   originPath: string,
   cowPath: string,
   fn: (origin: FileDevice, cow: FileDevice, lock: StoreLock) => Promise<T>,
+  lockWaitMs?: number,
 ): Promise<T> {
-  const lock = await lockStore(cowPath);
+  const lock = await lockStore(cowPath, lockWaitMs);
   const opened: FileDevice[] = [];
   try {
     const origin = await FileDevice.open(originPath);
@@ -42,18 +43,29 @@ export async function formatFiles(originPath: string, cowPath: string, opts: For
   });
 }
 
-export async function openFiles(originPath: string, cowPath: string, opts: OpenOptions = {}): Promise<OpenedStore> {
-  return withDevices(originPath, cowPath, async (origin, cow, lock) => {
-    const store = await Store.open(origin, cow, { ...opts, originIdentity: identityOf(origin) });
-    return {
-      store,
-      close: async () => {
-        try {
-          await store.close();
-        } finally {
-          await lock.release();
-        }
-      },
-    };
-  });
+/** `lockWaitMs`: how long to wait for another process to let go of the store. */
+export async function openFiles(
+  originPath: string,
+  cowPath: string,
+  opts: OpenOptions = {},
+  lockWaitMs?: number,
+): Promise<OpenedStore> {
+  return withDevices(
+    originPath,
+    cowPath,
+    async (origin, cow, lock) => {
+      const store = await Store.open(origin, cow, { ...opts, originIdentity: identityOf(origin) });
+      return {
+        store,
+        close: async () => {
+          try {
+            await store.close();
+          } finally {
+            await lock.release();
+          }
+        },
+      };
+    },
+    lockWaitMs,
+  );
 }

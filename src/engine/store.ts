@@ -57,6 +57,8 @@ export interface OpenOptions {
   cacheSize?: number;
   /** Commit at least this often while there are changes (ms); 0 = only on demand. */
   commitInterval?: number;
+  /** For inspection (check): no background work, no commits; writes are refused. */
+  readOnly?: boolean;
   originIdentity?: OriginIdentity;
 }
 
@@ -88,6 +90,7 @@ export class Store {
   private rollbackDone: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  private readOnly = false;
 
   private constructor(
     private readonly core: Core,
@@ -219,7 +222,11 @@ export class Store {
       sb,
       pickBackground(sb),
     );
-    const store = new Store(core, opts.commitInterval ?? 1000);
+    const store = new Store(core, opts.readOnly ? 0 : (opts.commitInterval ?? 1000));
+    if (opts.readOnly) {
+      store.readOnly = true;
+      return store;
+    }
     if (sb.rollbackSource) {
       // resuming after a crash: reserve what the rest may need, as far as there is room
       const source = versions.get(sb.rollbackSource);
@@ -262,7 +269,7 @@ export class Store {
    * unused number. Returns once the snapshot is durable.
    */
   async create(id?: string, from: string = ORIGIN_IMAGE): Promise<string> {
-    this.assertOpen();
+    this.assertWritable();
     if (id !== undefined) checkId(id);
     if (from === ORIGIN_IMAGE) await this.rollbackDone;
     const release = await this.core.gate.acquireExclusive();
@@ -289,7 +296,7 @@ export class Store {
 
   /** The snapshot vanishes now; its space returns in the background. */
   async delete(id: string): Promise<void> {
-    this.assertOpen();
+    this.assertWritable();
     checkId(id);
     const release = await this.core.gate.acquireExclusive();
     try {
@@ -308,7 +315,7 @@ export class Store {
    * `idle()`), and the origin's reads and writes wait for it.
    */
   async rollback(id: string): Promise<void> {
-    this.assertOpen();
+    this.assertWritable();
     checkId(id);
     if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
     const release = await this.core.gate.acquireExclusive();
@@ -347,7 +354,7 @@ export class Store {
   }
 
   async write(image: string, buf: Buffer, pos: number): Promise<void> {
-    this.assertOpen();
+    this.assertWritable();
     this.checkRange(buf, pos);
     if (image === ORIGIN_IMAGE) await this.rollbackDone;
     await this.core.gate.withShared(() =>
@@ -359,7 +366,7 @@ export class Store {
 
   /** Everything written so far, to any image, becomes durable. */
   async sync(): Promise<void> {
-    this.assertOpen();
+    this.assertWritable();
     await this.core.commit();
     await this.core.originDev(0).flush();
   }
@@ -401,6 +408,7 @@ export class Store {
     await this.rollbackDone.catch(() => undefined);
     await this.core.gate.withExclusive(async () => {
       this.closed = true;
+      if (this.readOnly) return;
       await this.core.commit();
       await this.core.originDev(0).flush();
     });
@@ -453,6 +461,11 @@ export class Store {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
+  }
+
+  private assertWritable(): void {
+    this.assertOpen();
+    if (this.readOnly) throw new StoreError('READ_ONLY', 'the store is open read-only');
   }
 }
 

@@ -10,7 +10,7 @@
 //   - origin chunks not written since the last sync hold what they held then.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { auditSpace } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/check';
 import { isStoreError } from '../../src/errors';
 import { Random } from '../helpers/random';
 import { Recorder } from './recorder';
@@ -126,7 +126,7 @@ async function checkCut(images: Buffer[], cut: number, round: Round): Promise<st
   }
   try {
     await store.idle();
-    const audit = await auditSpace(store.internals);
+    const audit = await checkStore(store.internals);
     if (audit.length) say(`space audit: ${audit.slice(0, 3).join('; ')}`);
     const live = new Set(store.snapshots().map((s) => s.id));
     const read = async (id: string) => {

@@ -177,6 +177,12 @@ d('a real mount', () => {
     expect(command('delete copy\n')).toBe('ok');
   });
 
+  test('check refuses a mounted store, naming the daemon', () => {
+    const r = w.snapfuse('check', origin, cow);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^snapfuse: store in use by process \d+/);
+  });
+
   test('df reports the COW store', () => {
     const out = w.sh('df', ['-B1', '--output=size,avail', mnt]).trim().split('\n')[1].trim().split(/\s+/);
     expect(Number(out[0])).toBe(256 * MiB);
@@ -246,5 +252,7 @@ d('large writes', () => {
     expect(Math.max(...sizes)).toBe(131072);
     w.umount(mnt);
     await new Promise((r) => daemon.on('exit', r));
+    // the daemon committed on its way out: the store checks clean
+    expect(w.ok('check', origin, cow).trim()).toBe(`${cow}: clean`);
   });
 });

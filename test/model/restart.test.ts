@@ -2,7 +2,7 @@
 // never leaks or double-frees; a rollback that returned finishes at the next open.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { auditSpace } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/check';
 import { CaptureDevice } from '../helpers/capture-device';
 import { Random } from '../helpers/random';
 
@@ -41,7 +41,7 @@ async function reopenAndCheck(state: Buffer[], expected: Map<string, Buffer>, at
   });
   try {
     await store.idle();
-    const problems = await auditSpace(store.internals);
+    const problems = await checkStore(store.internals);
     if (problems.length) throw new Error(`crash at write ${at}: ${problems.slice(0, 3).join('; ')}`);
     const listed = store.snapshots().map((s) => s.id);
     expect(listed.sort()).toEqual([...expected.keys()].filter((k) => k !== 'origin').sort());

@@ -3,7 +3,7 @@
 // seed and the steps so far; SEED=n replays one seed, SEEDS=n runs more.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { auditSpace } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/check';
 import { isStoreError } from '../../src/errors';
 import { Random, seeds } from '../helpers/random';
 
@@ -156,7 +156,7 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
       } else if (r < 0.91) {
         log.push('idle + audit');
         await store.idle();
-        const problems = await auditSpace(store.internals);
+        const problems = await checkStore(store.internals);
         if (problems.length) throw new Error(`space audit: ${problems.slice(0, 5).join('; ')}`);
       } else if (r < 0.94) {
         log.push('sync');
@@ -172,7 +172,7 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
         await expectError('NOT_FOUND', () => store.rollback('missing-one'));
       }
       if (process.env.AUDIT) {
-        const problems = await auditSpace(store.internals);
+        const problems = await checkStore(store.internals);
         if (problems.length) throw new Error(`space audit: ${problems.slice(0, 5).join('; ')}`);
       }
       // compare every image, byte for byte
@@ -195,7 +195,7 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
       }
     }
     await store.idle();
-    const problems = await auditSpace(store.internals);
+    const problems = await checkStore(store.internals);
     if (problems.length) throw new Error(`space audit: ${problems.slice(0, 5).join('; ')}`);
     await store.close();
     return refusals;

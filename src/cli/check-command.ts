@@ -1,0 +1,37 @@
+// `snapfuse check <origin> <cow>`: open the store read-only (refusing one that is
+// mounted), walk all its metadata, and list what is wrong. A store that cannot even be
+// opened is reported the same way, in one line.
+import { SingleBar } from 'cli-progress';
+import { openFiles } from '../engine/open-files';
+import { checkStore } from '../engine/check';
+import { isStoreError } from '../errors';
+
+export interface CheckResult {
+  clean: boolean;
+  problems: string[];
+}
+
+export async function runCheck(origin: string, cow: string, json: boolean): Promise<CheckResult> {
+  let problems: string[];
+  const bar =
+    process.stderr.isTTY && !json
+      ? new SingleBar({ format: 'check {phase} [{bar}] {percentage}%', stream: process.stderr })
+      : null;
+  try {
+    const opened = await openFiles(origin, cow, { readOnly: true }, 0);
+    try {
+      bar?.start(1, 0, { phase: '' });
+      problems = await checkStore(opened.store.internals, (phase, done, total) => {
+        bar?.setTotal(total);
+        bar?.update(done, { phase });
+      });
+    } finally {
+      bar?.stop();
+      await opened.close();
+    }
+  } catch (e) {
+    if (isStoreError(e, 'LOCKED')) throw e; // in use: nothing was checked
+    problems = [(e as Error).message];
+  }
+  return { clean: problems.length === 0, problems };
+}
