@@ -1,6 +1,6 @@
 // The long crash run: many seeds, many cut points each, and one summary line.
 //
-//   npx tsx scripts/crash.ts [--seeds 40] [--cuts 250] [--rounds 16] [--first 1]
+//   npx tsx scripts/crash.ts [--seeds 60] [--cuts 250] [--rounds 16] [--first 1]
 import { runCrashSeed } from '../test/crash/harness';
 
 function arg(name: string, fallback: number): number {
@@ -9,7 +9,7 @@ function arg(name: string, fallback: number): number {
 }
 
 async function main(): Promise<void> {
-  const [seeds, cuts, rounds, first] = [arg('seeds', 40), arg('cuts', 250), arg('rounds', 16), arg('first', 1)];
+  const [seeds, cuts, rounds, first] = [arg('seeds', 60), arg('cuts', 250), arg('rounds', 16), arg('first', 1)];
   let tried = 0;
   const violations: string[] = [];
   const t = Date.now();
