@@ -3,7 +3,7 @@
 // opened is reported the same way, in one line.
 import { SingleBar } from 'cli-progress';
 import { openFiles } from '../engine/open-files';
-import { checkStore } from '../engine/check';
+import { checkStore, scrubData } from '../engine/check';
 import { isStoreError } from '../errors';
 
 export interface CheckResult {
@@ -11,7 +11,7 @@ export interface CheckResult {
   problems: string[];
 }
 
-export async function runCheck(origin: string, cow: string, json: boolean): Promise<CheckResult> {
+export async function runCheck(origin: string, cow: string, json: boolean, data: boolean): Promise<CheckResult> {
   let problems: string[];
   const bar =
     process.stderr.isTTY && !json
@@ -21,10 +21,12 @@ export async function runCheck(origin: string, cow: string, json: boolean): Prom
     const opened = await openFiles(origin, cow, { readOnly: true }, 0);
     try {
       bar?.start(1, 0, { phase: '' });
-      problems = await checkStore(opened.store.internals, (phase, done, total) => {
+      const progress = (phase: string, done: number, total: number) => {
         bar?.setTotal(total);
         bar?.update(done, { phase });
-      });
+      };
+      problems = await checkStore(opened.store.internals, progress);
+      if (data) problems.push(...(await scrubData(opened.store.internals, progress)));
     } finally {
       bar?.stop();
       await opened.close();

@@ -136,9 +136,14 @@ export function cli(argv: string[]): Argv {
         y
           .positional('origin', { type: 'string', demandOption: true })
           .positional('cow', { type: 'string', demandOption: true })
-          .option('json', { type: 'boolean', default: false, describe: 'print {"clean": ..., "problems": [...]}' }),
+          .option('json', { type: 'boolean', default: false, describe: 'print {"clean": ..., "problems": [...]}' })
+          .option('data', {
+            type: 'boolean',
+            default: false,
+            describe: 'also read every COW chunk and check its crc32c (a scrub)',
+          }),
       async (a) => {
-        const result = await runCheck(a.origin, a.cow, a.json);
+        const result = await runCheck(a.origin, a.cow, a.json, a.data);
         if (a.json) console.log(JSON.stringify(result, null, 2));
         else if (result.clean) console.log(`${a.cow}: clean`);
         else for (const p of result.problems) console.log(p);

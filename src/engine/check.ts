@@ -120,3 +120,36 @@ export async function checkStore(core: Core, progress: Progress = () => undefine
     return problems;
   });
 }
+
+/**
+ * The scrub: read every COW chunk and check it against the crc32c its entry keeps.
+ * A chunk that rotted is named with the snapshots that read it.
+ */
+export async function scrubData(core: Core, progress: Progress = () => undefined): Promise<string[]> {
+  const problems: string[] = [];
+  const entries: Array<[number, number, Buffer]> = [];
+  await core.meta.run(async () => {
+    for await (const entry of core.exceptions.tree.entries()) entries.push(entry);
+  });
+  let done = 0;
+  for (const [key, vid, value] of entries) {
+    if (++done % 256 === 0) progress('data', done, entries.length);
+    const e = unpackException(value);
+    if (e.kind !== ExceptionKind.CHUNK) continue;
+    const { origin, chunk } = core.splitKey(key);
+    try {
+      await core.readCowChunk(e.block, core.chunkLength(origin, chunk), e.crc);
+    } catch (err) {
+      const readers: string[] = [];
+      await core.meta.run(async () => {
+        for (const s of core.versions.snapshots(origin)) {
+          if ((await core.exceptions.nearest(origin, chunk, s))?.version.id === vid) readers.push(s.name);
+        }
+      });
+      const who = readers.length ? `snapshots reading it: ${readers.join(', ')}` : 'no snapshot reads it';
+      problems.push(`origin ${origin} chunk ${chunk} (version ${vid}): ${(err as Error).message}; ${who}`);
+    }
+  }
+  progress('data', entries.length, entries.length);
+  return problems;
+}

@@ -9,6 +9,8 @@
 // The gate keeps a snapshot from being taken while a write to its source is half done;
 // the pin keeps a commit from recording an allocation without the entry that owns it.
 import createDebug from 'debug';
+import { crc32c } from '@node-rs/crc32';
+import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
 import { OriginRecord, packOrigin, packVersion, chunkKey, MAX_CHUNKS } from '../format/records';
@@ -47,6 +49,7 @@ export class Core {
   private originsChanged = false;
   private bgChanged = false;
   private reserved = 0; // blocks promised to writes in flight
+  private readonly verified = new LRUCache<string, true>({ max: 65536 });
   copyOuts = 0;
 
   constructor(
@@ -130,10 +133,27 @@ export class Core {
     this.reserved -= blocks;
   }
 
-  async readCowChunk(block: number, length: number): Promise<Buffer> {
+  /**
+   * A COW chunk's data, checked against the crc32c its entry keeps: rotted data is an
+   * error (EIO), never returned. Chunks seen sound are remembered (by block and crc,
+   * so a rewritten or reused block is checked again) so small reads need not re-read
+   * the whole chunk.
+   */
+  async readCowChunk(block: number, length: number, crc: number): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
     await this.cow.read(buf, block * BLOCK_SIZE);
+    const sum = crc32c(buf);
+    if (sum !== crc) {
+      throw StoreError.corruption(
+        `COW chunk at block ${block}: data checksum is 0x${sum.toString(16)}, should be 0x${crc.toString(16)}`,
+      );
+    }
+    this.verified.set(`${block}:${crc}`, true);
     return buf;
+  }
+
+  isVerified(block: number, crc: number): boolean {
+    return this.verified.has(`${block}:${crc}`);
   }
 
   // ---- commit ----------------------------------------------------------------------

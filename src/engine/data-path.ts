@@ -100,7 +100,8 @@ export class DataPath {
   /** The data `reader` sees in chunk c, whole. */
   async readChunk(origin: number, chunk: number, found: Found | null): Promise<Buffer> {
     const length = this.core.chunkLength(origin, chunk);
-    if (found?.exception.kind === ExceptionKind.CHUNK) return this.core.readCowChunk(found.exception.block, length);
+    const e = found?.exception;
+    if (e?.kind === ExceptionKind.CHUNK) return this.core.readCowChunk(e.block, length, e.crc);
     const buf = Buffer.allocUnsafe(length);
     await this.core.originDev(origin).read(buf, chunk * this.core.chunkSize);
     return buf;
@@ -127,8 +128,13 @@ export class DataPath {
     try {
       const found = await core.meta.run(() => core.exceptions.nearest(origin, p.chunk, reader));
       const target = buf.subarray(p.at, p.at + p.length);
-      if (found?.exception.kind === ExceptionKind.CHUNK) {
-        await core.cow.read(target, found.exception.block * BLOCK_SIZE + p.offset);
+      const e = found?.exception;
+      if (e?.kind === ExceptionKind.CHUNK) {
+        if (core.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
+        else {
+          const whole = await core.readCowChunk(e.block, core.chunkLength(origin, p.chunk), e.crc);
+          whole.copy(target, 0, p.offset, p.offset + p.length);
+        }
       } else {
         await core.originDev(origin).read(target, p.chunk * core.chunkSize + p.offset);
       }

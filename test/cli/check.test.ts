@@ -69,6 +69,33 @@ describe('snapfuse check', () => {
     expect(run('check', origin, cow).status).toBe(0);
   });
 
+  test('a rotted data chunk: the scrub names it and the snapshots reading it; a read of it is EIO', async () => {
+    expect(run('check', origin, cow, '--data').status).toBe(0);
+    // find a COW chunk that snapshot s0 reads, and rot one byte of it
+    const store = await Store.open(await FileDevice.open(origin), await FileDevice.open(cow), { readOnly: true });
+    const core = store.internals;
+    const s0 = core.versions.snapshot(0, 's0')!;
+    const found = (await core.exceptions.nearest(0, 0, s0))!;
+    expect(found.exception.kind).toBe(1);
+    const block = (found.exception as { block: number }).block;
+    await store.close();
+    flip(cow, block * BLOCK_SIZE + 100);
+    expect(run('check', origin, cow).status).toBe(0); // metadata is sound
+    const r = run('check', origin, cow, '--data');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `chunk 0 .*block ${block}: data checksum is 0x[0-9a-f]+, should be 0x[0-9a-f]+; snapshots reading it: s0\\b`,
+      ),
+    );
+    const again = await Store.open(await FileDevice.open(origin), await FileDevice.open(cow));
+    await expect(again.read('s0', Buffer.alloc(512), 0)).rejects.toMatchObject({ code: 'CORRUPTION', errno: 'EIO' });
+    expect((await again.read('origin', Buffer.alloc(512), 0), 'origin reads fine')).toBeTruthy();
+    await again.close();
+    flip(cow, block * BLOCK_SIZE + 100);
+    expect(run('check', origin, cow, '--data').status).toBe(0);
+  });
+
   test('a store that cannot be opened is reported in one line', () => {
     flip(cow, roots.versions * BLOCK_SIZE + 300);
     const r = run('check', origin, cow);

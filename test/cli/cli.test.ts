@@ -8,7 +8,7 @@ import { join } from 'path';
 import { CLI } from '../helpers/e2e';
 
 const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
-const COMMANDS = ['format', 'mount', 'create', 'delete', 'rollback', 'list', 'status'];
+const COMMANDS = ['format', 'mount', 'create', 'delete', 'rollback', 'list', 'status', 'check'];
 
 describe('the command line', () => {
   const dir = mkdtempSync(join(tmpdir(), 'snapfuse-cli-'));
