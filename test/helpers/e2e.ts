@@ -19,14 +19,22 @@ export const canMount =
   })();
 
 export class World {
-  readonly dir = mkdtempSync(join(tmpdir(), 'snapfuse-e2e-'));
-  readonly lockDir = join(this.dir, 'locks');
-
-  constructor() {
-    mkdirSync(this.lockDir);
-  }
+  private made: string | null = null;
   private loops: string[] = [];
   private mounts: string[] = [];
+
+  /** Made on first use, so a skipped or filtered-out suite leaves nothing behind. */
+  get dir(): string {
+    if (!this.made) {
+      this.made = mkdtempSync(join(tmpdir(), 'snapfuse-e2e-'));
+      mkdirSync(join(this.made, 'locks'));
+    }
+    return this.made;
+  }
+
+  get lockDir(): string {
+    return join(this.dir, 'locks');
+  }
 
   snapfuse(...args: string[]): SpawnSyncReturns<string> {
     return spawnSync(process.execPath, [CLI, ...args], {
@@ -83,6 +91,7 @@ export class World {
 
   /** Undo everything, newest first; kill only daemons this world started (their pids are in its lock dir). */
   cleanup(): void {
+    if (!this.made) return;
     for (const m of [...this.mounts].reverse()) spawnSync('umount', [m]);
     for (const d of [...this.loops].reverse()) spawnSync('losetup', ['-d', d]);
     for (const m of [...this.mounts].reverse()) spawnSync('umount', ['-l', m]);
