@@ -37,6 +37,9 @@ export class VersionTree {
     for (const r of records) this.byId.set(r.id, { ...r, parentNode: null, children: [], lo: 0, hi: 0, weight: 0 });
     for (const v of this.byId.values()) {
       if (v.parent) {
+        // ids grow from parent to child: this also rules out cycles in damaged metadata
+        if (v.parent >= v.id)
+          throw StoreError.corruption(`version ${v.id} names parent ${v.parent}, not an older version`);
         const p = this.byId.get(v.parent);
         if (!p) throw StoreError.corruption(`version ${v.id} names a missing parent ${v.parent}`);
         v.parentNode = p;
