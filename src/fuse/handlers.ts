@@ -120,9 +120,12 @@ export class Handlers {
 
   /** The operations object for fuse-native. */
   operations(): Operations {
+    // a failed image read, write or sync is also the status's last error, so that a
+    // refusal (a full store, a failing device) is seen there and not only by the caller
     const run = (what: string, cb: (r: number) => void, fn: () => Promise<number>) => {
       fn().then(cb, (e: unknown) => {
         if (!(e instanceof StoreError)) debug('%s failed: %s', what, (e as Error).stack);
+        else if (what !== 'control') this.lastError = { errno: e.errno, message: `${what}: ${e.message}` };
         cb(errnoOf(e));
       });
     };
@@ -187,7 +190,7 @@ export class Handlers {
         const n = Math.max(0, Math.min(len, this.store.originSize - pos));
         debugIo('read %s %d at %d', path, len, pos);
         if (n === 0) return cb(0);
-        run('read', cb, async () => {
+        run(`read of ${path.slice(1)}`, cb, async () => {
           await this.store.read(node.image, buf.subarray(0, n), pos);
           return n;
         });
@@ -213,7 +216,7 @@ export class Handlers {
         const n = Math.max(0, Math.min(len, this.store.originSize - pos));
         debugIo('write %s %d at %d', path, len, pos);
         if (n === 0) return cb(E('ENOSPC'));
-        run('write', cb, async () => {
+        run(`write to ${path.slice(1)}`, cb, async () => {
           await this.store.write(node.image, buf.subarray(0, n), pos);
           return n;
         });
