@@ -3,7 +3,7 @@
 // keep their data, the status and df say what happened, and deleting a snapshot
 // gives the room back.
 import { spawnSync } from 'child_process';
-import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'fs';
+import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { canMount, until, World } from '../helpers/e2e';
 
@@ -15,14 +15,7 @@ d('a full store', () => {
   afterAll(() => w.cleanup());
 
   test('refuses origin writes with ENOSPC, says so, loses nothing, and recovers after a delete', async () => {
-    const origin = w.path('o.img');
-    const cow = w.path('c.cow');
-    const mnt = w.path('mnt');
-    mkdirSync(mnt);
-    writeFileSync(origin, Buffer.alloc(8 * MiB, 7));
-    writeFileSync(cow, '');
-    truncateSync(cow, 2 * MiB);
-    w.ok('format', origin, cow, '--chunk-size', '64K');
+    const { origin, cow, mnt } = w.store(Buffer.alloc(8 * MiB, 7), 2 * MiB, '--chunk-size', '64K');
     w.ok('mount', origin, cow, mnt);
     w.track(mnt);
     const originImg = join(mnt, 'origin.img');

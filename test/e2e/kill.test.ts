@@ -2,7 +2,7 @@
 // fsync, then a new mount: everything fsynced is there, every snapshot is intact, and
 // the store checks clean.
 import { spawnSync } from 'child_process';
-import { mkdirSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'fs';
+import { readdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { canMount, until, World } from '../helpers/e2e';
 
@@ -14,15 +14,7 @@ d('kill -9 of the daemon', () => {
   afterAll(() => w.cleanup());
 
   test('loses nothing that was fsynced, and no snapshot', async () => {
-    const origin = w.path('o.img');
-    const cow = w.path('c.cow');
-    const mnt = w.path('mnt');
-    mkdirSync(mnt);
-    writeFileSync(origin, '');
-    truncateSync(origin, 32 * MiB);
-    writeFileSync(cow, '');
-    truncateSync(cow, 128 * MiB);
-    w.ok('format', origin, cow, '--chunk-size', '16K');
+    const { origin, cow, mnt } = w.store(32 * MiB, 128 * MiB, '--chunk-size', '16K');
     w.ok('mount', origin, cow, mnt);
     w.track(mnt);
     const originImg = join(mnt, 'origin.img');

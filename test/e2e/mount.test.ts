@@ -221,15 +221,7 @@ d('large writes', () => {
   afterAll(() => w.cleanup());
 
   test('big_writes took effect: writes arrive 128 KiB at a time', async () => {
-    const origin = w.path('o.img');
-    const cow = w.path('c.cow');
-    const mnt = w.path('mnt');
-    mkdirSync(mnt);
-    writeFileSync(origin, '');
-    truncateSync(origin, 16 * MiB);
-    writeFileSync(cow, '');
-    truncateSync(cow, 64 * MiB);
-    w.ok('format', origin, cow);
+    const { origin, cow, mnt } = w.store(16 * MiB, 64 * MiB);
     const daemon = spawn(process.execPath, [CLI, 'mount', origin, cow, mnt, '--foreground'], {
       env: { ...process.env, DEBUG: 'snapfuse:io', SNAPFUSE_LOCK_DIR: w.lockDir },
       stdio: ['ignore', 'ignore', 'pipe'],

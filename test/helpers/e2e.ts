@@ -1,7 +1,7 @@
 // Helpers for end-to-end tests through a real mount, as root: the CLI, loop devices
 // and mounts, each tracked so that cleanup() undoes them even when a test fails.
 import { execFileSync, spawnSync, SpawnSyncReturns } from 'child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 
@@ -57,6 +57,26 @@ export class World {
 
   path(name: string): string {
     return join(this.dir, name);
+  }
+
+  /** A sparse file of `bytes` (or holding `bytes`), made in this world. */
+  file(name: string, bytes: number | Buffer): string {
+    const path = this.path(name);
+    writeFileSync(path, typeof bytes === 'number' ? '' : bytes);
+    if (typeof bytes === 'number') truncateSync(path, bytes);
+    return path;
+  }
+
+  /** An origin, a COW formatted for it, and an empty mountpoint; nothing mounted yet. */
+  store(
+    origin: number | Buffer,
+    cowBytes: number,
+    ...formatArgs: string[]
+  ): { origin: string; cow: string; mnt: string } {
+    const paths = { origin: this.file('o.img', origin), cow: this.file('c.cow', cowBytes), mnt: this.path('mnt') };
+    mkdirSync(paths.mnt);
+    this.ok('format', paths.origin, paths.cow, ...formatArgs);
+    return paths;
   }
 
   losetup(file: string): string {
