@@ -1,0 +1,65 @@
+// A bare fuse-native passthrough of one file, with the same mount options as snapfuse:
+// the ceiling a Node FUSE filesystem can reach, for the benchmarks to compare with.
+//
+//   npx tsx scripts/passthrough.ts <file> <mountpoint>     (serves <mountpoint>/file.img)
+import { promises as fs, constants } from 'fs';
+import { constants as os } from 'os';
+import Fuse from 'fuse-native';
+
+const [file, mnt] = process.argv.slice(2);
+const E = (name: keyof typeof os.errno) => -os.errno[name];
+
+async function main(): Promise<void> {
+  const fh = await fs.open(file, constants.O_RDWR);
+  const size = (await fh.stat()).size;
+  const now = new Date();
+  const dir = { mode: 0o040755, size: 4096, mtime: now, atime: now, ctime: now, nlink: 2 };
+  const img = { mode: 0o100600, size, mtime: now, atime: now, ctime: now };
+  const fuse = new Fuse(
+    mnt,
+    {
+      getattr: (path, cb) => (path === '/' ? cb(0, dir) : path === '/file.img' ? cb(0, img) : cb(E('ENOENT'))),
+      readdir: (path, cb) => (path === '/' ? cb(0, ['file.img']) : cb(E('ENOTDIR'))),
+      open: (_path, _flags, cb) => cb(0, 1),
+      release: (_path, _fd, cb) => cb(0),
+      read: (_path, _fd, buf, len, pos, cb) => {
+        fh.read(buf, 0, Math.max(0, Math.min(len, size - pos)), pos).then(
+          (r) => cb(r.bytesRead),
+          () => cb(E('EIO')),
+        );
+      },
+      write: (_path, _fd, buf, len, pos, cb) => {
+        fh.write(buf, 0, len, pos).then(
+          (r) => cb(r.bytesWritten),
+          () => cb(E('EIO')),
+        );
+      },
+      fsync: (_path, _d, _fd, cb) => {
+        fh.datasync().then(
+          () => cb(0),
+          () => cb(E('EIO')),
+        );
+      },
+      truncate: (_path, _size, cb) => cb(0),
+      ftruncate: (_path, _fd, _size, cb) => cb(0),
+    },
+    {
+      timeout: false,
+      maxRead: 131072,
+      fsname: 'passthrough,big_writes,max_write=131072,attr_timeout=0',
+      subtype: 'passthrough',
+    },
+  );
+  fuse.mount((err) => {
+    if (err) {
+      console.error(`passthrough: ${err.message}`);
+      process.exit(1);
+    }
+    console.log('ready');
+  });
+  const stop = () => fuse.unmount(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+void main();
