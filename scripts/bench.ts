@@ -7,7 +7,7 @@
 //
 // Run as root (FUSE, drop_caches). The machine is shared: read ratios, not absolutes.
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
 import { join, resolve } from 'path';
 
 function arg(name: string, fallback: string): string {
@@ -65,7 +65,7 @@ function fio(file: string, job: Job): number {
 
 function sparse(path: string, mib: number): string {
   writeFileSync(path, '');
-  truncateSync(path, mib << 20);
+  truncateSync(path, mib * 2 ** 20);
   return path;
 }
 
@@ -143,7 +143,13 @@ async function main(): Promise<void> {
         const runs: number[] = [];
         for (let r = 0; r < RUNS; r++) {
           t.before?.(job);
-          runs.push(fio(t.file, job));
+          try {
+            runs.push(fio(t.file, job));
+          } catch (e) {
+            // say what the store said, if it was the store that refused
+            if (t.file.startsWith(mnt)) console.error(readFileSync(control, 'utf8').split('\n').filter((l) => /^(store|error) /.test(l)));
+            throw e;
+          }
         }
         runs.sort((a, b) => a - b);
         if (!results.has(job.name)) results.set(job.name, new Map());
