@@ -53,6 +53,16 @@ async function reopenAndCheck(state: Buffer[], expected: Map<string, Buffer>, at
   }
 }
 
+/** Let the background work run while capturing every write, then crash at each. */
+async function crashAtEveryWriteOfBackgroundWork(cow: CaptureDevice, store: Store, expected: Map<string, Buffer>) {
+  cow.capturing = true;
+  await store.idle();
+  cow.capturing = false;
+  await store.close();
+  expect(cow.states.length).toBeGreaterThan(5);
+  for (let i = 0; i < cow.states.length; i++) await reopenAndCheck(cow.states[i], expected, i);
+}
+
 describe('background work survives a crash at every write', () => {
   test('reclaim of deleted snapshots', async () => {
     const { cow, store, expected } = await populated(7);
@@ -60,23 +70,13 @@ describe('background work survives a crash at every write', () => {
     await store.delete('a');
     expected.delete('a');
     expected.delete('b');
-    cow.capturing = true;
-    await store.idle();
-    cow.capturing = false;
-    await store.close();
-    expect(cow.states.length).toBeGreaterThan(5);
-    for (let i = 0; i < cow.states.length; i++) await reopenAndCheck(cow.states[i], expected, i);
+    await crashAtEveryWriteOfBackgroundWork(cow, store, expected);
   });
 
   test('rollback', async () => {
     const { cow, store, expected } = await populated(11);
     await store.rollback('c');
     expected.set('origin', expected.get('c')!);
-    cow.capturing = true;
-    await store.idle();
-    cow.capturing = false;
-    await store.close();
-    expect(cow.states.length).toBeGreaterThan(5);
-    for (let i = 0; i < cow.states.length; i++) await reopenAndCheck(cow.states[i], expected, i);
+    await crashAtEveryWriteOfBackgroundWork(cow, store, expected);
   });
 });
