@@ -131,6 +131,11 @@ async function main(): Promise<void> {
         file: join(mnt, 'origin.img'),
         before: (job) => {
           if (job.reads) return;
+          // one snapshot at a time: drop the last run's and let its space come back
+          if (snaps > 0) {
+            writeFileSync(control, `delete b${snaps - 1}\n`);
+            while (!/^reclaim -$/m.test(readFileSync(control, 'utf8'))) execFileSync('sleep', ['0.2']);
+          }
           writeFileSync(control, `create b${snaps++}\n`);
         },
       },
