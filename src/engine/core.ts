@@ -13,7 +13,7 @@ import { crc32c } from '@node-rs/crc32';
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { OriginRecord, packOrigin, packVersion, chunkKey, MAX_CHUNKS } from '../format/records';
+import { OriginRecord, packOrigin, packVersion, MAX_CHUNKS } from '../format/records';
 import { Superblock } from '../format/superblock';
 import { BlockDevice } from '../block/block-device';
 import { BTree } from '../btree/btree';
@@ -91,10 +91,6 @@ export class Core {
   /** Bytes of chunk `c` of origin `o` (the last chunk may be short). */
   chunkLength(o: number, c: number): number {
     return Math.min(this.chunkSize, this.origin(o).size - c * this.chunkSize);
-  }
-
-  chunkLockKey(o: number, c: number): number {
-    return chunkKey(o, c);
   }
 
   splitKey(key: number): { origin: number; chunk: number } {

@@ -49,25 +49,27 @@ export class DataPath {
   /** `reserved`: space set aside by the caller (rollback) instead of per write. */
   async writeOrigin(origin: number, buf: Buffer, pos: number, reserved?: Reservation): Promise<void> {
     const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
-    const space = reserved ?? this.core.reserveChunks(await this.copyOutsNeeded(origin, pieces));
+    const mayCopy = await this.mayNeedCopy(origin, pieces);
+    const space = reserved ?? this.core.reserveChunks(mayCopy.filter(Boolean).length);
     try {
-      await Promise.all(pieces.map((p) => this.writeOriginPiece(origin, p, buf, pos, space)));
+      await Promise.all(pieces.map((p, i) => this.writeOriginPiece(origin, p, buf, pos, space, mayCopy[i])));
     } finally {
       if (!reserved) space.release();
     }
   }
 
   /**
-   * How many of these chunks need a copy-out: an upper bound while the caller holds the
-   * gate, since only a create (which takes the gate) can make more of them need one.
+   * Which of these chunks may need a copy-out. A chunk that needs none now needs none
+   * until the next create, which the caller's hold on the gate keeps out: such chunks
+   * are written without another look at the metadata.
    */
-  private async copyOutsNeeded(origin: number, pieces: Piece[]): Promise<number> {
+  private async mayNeedCopy(origin: number, pieces: Piece[]): Promise<boolean[]> {
     const { core } = this;
-    if (!core.versions.originLeaf(origin).parentNode) return 0;
+    if (!core.versions.originLeaf(origin).parentNode) return pieces.map(() => false);
     return core.meta.run(async () => {
-      let n = 0;
-      for (const p of pieces) if (await this.copyOutTarget(origin, p.chunk)) n++;
-      return n;
+      const may: boolean[] = [];
+      for (const p of pieces) may.push((await this.copyOutTarget(origin, p.chunk)) !== null);
+      return may;
     });
   }
 
@@ -124,7 +126,7 @@ export class DataPath {
 
   private async readPiece(origin: number, reader: Version, p: Piece, buf: Buffer): Promise<void> {
     const { core } = this;
-    const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), false);
+    const unlock = await core.chunks.acquire(chunkKey(origin, p.chunk), false);
     try {
       const found = await core.meta.run(() => core.exceptions.nearest(origin, p.chunk, reader));
       const target = buf.subarray(p.at, p.at + p.length);
@@ -149,11 +151,13 @@ export class DataPath {
     buf: Buffer,
     pos: number,
     space: Reservation,
+    mayCopy: boolean,
   ): Promise<void> {
     const { core } = this;
-    const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), true);
+    const unlock = await core.chunks.acquire(chunkKey(origin, p.chunk), true);
     try {
-      const keeper = await core.meta.run(() => this.copyOutTarget(origin, p.chunk));
+      // looked at again under the chunk lock: a write just before may have made the copy
+      const keeper = mayCopy ? await core.meta.run(() => this.copyOutTarget(origin, p.chunk)) : null;
       if (keeper) {
         await this.copyOut(origin, p.chunk, keeper, space);
         await core.group.request();
@@ -210,7 +214,7 @@ export class DataPath {
     space: Reservation,
   ): Promise<void> {
     const { core } = this;
-    const unlock = await core.chunks.acquire(core.chunkLockKey(origin, p.chunk), true);
+    const unlock = await core.chunks.acquire(chunkKey(origin, p.chunk), true);
     const releasePin = await core.pin.acquireShared();
     try {
       const found = await core.meta.run(() => core.exceptions.nearest(origin, p.chunk, writer));

@@ -15,7 +15,6 @@ import { crc32c } from '@node-rs/crc32';
 import { StoreError } from '../errors';
 
 export const BLOCK_SIZE = 4096;
-export const BLOCK_SHIFT = 12;
 export const HEADER_SIZE = 32;
 
 export enum BlockType {

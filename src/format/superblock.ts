@@ -31,7 +31,6 @@ import { BLOCK_SIZE, BlockType, blockProblem, blockSeq, blockTypeOf, readU64, se
 
 export const MAGIC = Buffer.from('SNAPFUSE', 'latin1');
 export const FORMAT_VERSION = 1;
-export const SUPERBLOCK_LOCATIONS = [0, 1] as const;
 
 export interface Superblock {
   seq: number;
