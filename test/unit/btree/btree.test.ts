@@ -109,6 +109,29 @@ async function build(valueSize: number, keys: Key[], commitEvery = 500): Promise
   return { tree, txn };
 }
 
+/** Scan bounds around the edges of `keys`: before, inside, at and past the end. */
+function scanBounds(keys: Key[]): Key[] {
+  const last = keys[keys.length - 1];
+  return [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+    [4, 9],
+    [5, 2],
+    [77, 0],
+    [500, 1],
+    [last[0], last[1]],
+    [last[0] + 1, 0],
+    [2 ** 40, 0],
+  ];
+}
+
+const cmp = (a: Key, b: Key): number => a[0] - b[0] || a[1] - b[1];
+
+async function expectScan(gen: AsyncGenerator<Entry>, want: Entry[]): Promise<void> {
+  expect(await scanned(gen)).toEqual(show(want));
+}
+
 describe('B-tree node layout', () => {
   it('fits as many entries as the block holds after the 64-byte node header', () => {
     expect(maxEntriesFor(8)).toBe(201);
@@ -300,23 +323,8 @@ describe('BTree', () => {
     const keys = keysUpTo(1500);
     const { tree } = await build(120, shuffled(keys, 4));
     const model = keys.map(([k1, k2]): Entry => [k1, k2, val(120, k1 + k2)]);
-    const expectScan = async (gen: AsyncGenerator<Entry>, want: Entry[]): Promise<void> =>
-      expect(await scanned(gen)).toEqual(show(want));
-    const cmp = (a: Key, b: Key): number => a[0] - b[0] || a[1] - b[1];
     await expectScan(tree.entries(), model);
-    const last = keys[keys.length - 1];
-    const bounds: Key[] = [
-      [0, 0],
-      [0, 1],
-      [1, 0],
-      [4, 9],
-      [5, 2],
-      [77, 0],
-      [500, 1],
-      [last[0], last[1]],
-      [last[0] + 1, 0],
-      [2 ** 40, 0],
-    ];
+    const bounds = scanBounds(keys);
     for (const from of bounds) {
       await expectScan(
         tree.entries(from),
@@ -340,22 +348,7 @@ describe('BTree', () => {
     const keys = keysUpTo(1500);
     const { tree } = await build(120, shuffled(keys, 5));
     const model = keys.map(([k1, k2]): Entry => [k1, k2, val(120, k1 + k2)]).reverse();
-    const expectScan = async (gen: AsyncGenerator<Entry>, want: Entry[]): Promise<void> =>
-      expect(await scanned(gen)).toEqual(show(want));
-    const cmp = (a: Key, b: Key): number => a[0] - b[0] || a[1] - b[1];
-    const last = keys[keys.length - 1];
-    const bounds: Key[] = [
-      [0, 0],
-      [0, 1],
-      [1, 0],
-      [4, 9],
-      [5, 2],
-      [77, 0],
-      [500, 1],
-      [last[0], last[1]],
-      [last[0] + 1, 0],
-      [2 ** 40, 0],
-    ];
+    const bounds = scanBounds(keys);
     await expectScan(tree.entriesDescending([2 ** 53 - 1, 0xffff_ffff]), model);
     for (const from of bounds) {
       await expectScan(
