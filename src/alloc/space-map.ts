@@ -3,10 +3,12 @@
 // single blocks taken from the low end; data chunks are aligned runs of chunkBlocks
 // blocks taken from the high end, so the two rarely interleave.
 //
-// Transactions: a block is allocatable only if it is free both in the committed state
-// (what a crash would return to) and in the current one, so nothing the last commit
-// references is overwritten before the next commit is durable. Changes live in working
-// copies of the touched bitmaps; `flush` writes them at commit time. Writing bitmaps and
+// Transactions: a block is allocatable only if it is free in the current state and in
+// every state a crash may return to: the last durable commit and, while it is being
+// written, the sealed one (commits are sealed in memory, then written while the next
+// transaction goes on). So nothing a commit references is overwritten before the
+// commit after it is durable. Changes live in working copies of the touched bitmaps;
+// `flush` writes them at commit time. Writing bitmaps and
 // the index allocates blocks too (the knot of a space map stored in the space it
 // manages), so flush loops until an iteration allocates nothing new.
 //
@@ -28,7 +30,8 @@ export const BITS_PER_BITMAP = WORDS * 32;
 export const INDEX_VALUE_SIZE = 16;
 
 interface Working {
-  committed: Uint32Array; // bits as of the last commit
+  base: Uint32Array; // bits as of the last sealed commit
+  guard: Uint32Array; // blocks not to hand out: used in a state a crash may return to
   bits: Uint32Array; // bits now
   free: number; // free blocks now, within this bitmap's range
   block: WritableBlock | null; // its new home in this transaction, once flush gave it one
@@ -38,18 +41,20 @@ interface Working {
 export interface SpaceCounts {
   total: number;
   free: number; // free now
-  allocatable: number; // free now and in the last commit
+  allocatable: number; // free now and in every state a crash may return to
 }
 
 export class SpaceMap {
   private readonly working = new Map<number, Working>();
   private readonly nBitmaps: number;
-  private committedIndex: BTree | null;
-  private allocatedInTxn = 0; // used now, free in the last commit
-  private freedInTxn = 0; // free now, used in the last commit
+  private committedIndex: BTree | null; // the index as of the last sealed commit
+  private guardedFree = 0; // free now, but used in a state a crash may return to
+  /** While a sealed commit is being written: the bitmaps it changed, as the durable commit had them. */
+  private protect = new Map<number, Uint32Array>();
   private lowHint = 0; // no allocatable block lies below
   private highHint: number; // no allocatable chunk starts above
-  private reusableAfterCommit = { low: Infinity, high: -1 };
+  private freedNow = { low: Infinity, high: -1 }; // guarded frees of this transaction
+  private freedSealed = { low: Infinity, high: -1 }; // ... of the commit being written
 
   constructor(
     private txn: BlockTxn,
@@ -57,7 +62,7 @@ export class SpaceMap {
     committedIndexRoot: number,
     readonly totalBlocks: number,
     readonly chunkBlocks: number,
-    private committedFree: number,
+    private freeNow: number,
   ) {
     if (BITS_PER_BITMAP % chunkBlocks !== 0) throw new TypeError(`unsupported chunk of ${chunkBlocks} blocks`);
     this.nBitmaps = Math.ceil(totalBlocks / BITS_PER_BITMAP);
@@ -72,11 +77,7 @@ export class SpaceMap {
   }
 
   counts(): SpaceCounts {
-    return {
-      total: this.totalBlocks,
-      free: this.committedFree - this.allocatedInTxn + this.freedInTxn,
-      allocatable: this.committedFree - this.allocatedInTxn,
-    };
+    return { total: this.totalBlocks, free: this.freeNow, allocatable: this.freeNow - this.guardedFree };
   }
 
   // ---- allocation ------------------------------------------------------------------
@@ -89,7 +90,7 @@ export class SpaceMap {
       const end = this.bitsInBitmap(i);
       const from = Math.max(0, this.lowHint - base);
       for (let word = from >>> 5; w && word * 32 < end; word++) {
-        let freeBits = ~(w.committed[word] | w.bits[word]);
+        let freeBits = ~(w.guard[word] | w.bits[word]);
         if (word === from >>> 5) freeBits &= ~0 << (from & 31);
         if (freeBits === 0) continue;
         const bit = word * 32 + (31 - Math.clz32(freeBits & -freeBits));
@@ -136,11 +137,11 @@ export class SpaceMap {
     this.setBit(await this.workingCopy(this.bitmapOf(b)), b, true);
   }
 
-  /** True if `b` is used now but was free at the last commit: this transaction made it. */
+  /** True if `b` is used now but was free at the last sealed commit: this transaction made it. */
   async isNew(b: number): Promise<boolean> {
     const w = this.working.get(this.bitmapOf(b));
     const bit = b % BITS_PER_BITMAP;
-    return !!w && testBit(w.bits, bit) && !testBit(w.committed, bit);
+    return !!w && testBit(w.bits, bit) && !testBit(w.base, bit);
   }
 
   /** Used now (for the checker). */
@@ -180,16 +181,36 @@ export class SpaceMap {
     }
   }
 
-  /** The commit is durable: this transaction's state becomes the committed one. */
-  afterCommit(): void {
-    this.committedFree = this.counts().free;
-    this.lowHint = Math.min(this.lowHint, this.reusableAfterCommit.low);
-    this.highHint = Math.max(this.highHint, this.reusableAfterCommit.high);
-    this.reusableAfterCommit = { low: Infinity, high: -1 };
-    this.allocatedInTxn = 0;
-    this.freedInTxn = 0;
+  /**
+   * The commit is sealed (flushed, to be written while the next transaction goes on):
+   * its state becomes the base of the next one, and what it freed stays guarded, with
+   * what the durable commit used, until it is durable.
+   */
+  sealed(): void {
+    this.protect = new Map();
+    this.guardedFree = 0;
+    for (const [i, w] of this.working) {
+      if (!w.block) continue; // looked at, never changed
+      this.protect.set(i, w.base);
+      this.guardedFree += countOnes(w.base, w.bits);
+    }
+    this.freedSealed = this.freedNow;
+    this.freedNow = { low: Infinity, high: -1 };
     this.committedIndex = new BTree(this.txn, INDEX_VALUE_SIZE, this.index.root);
     this.working.clear();
+  }
+
+  /** The sealed commit is durable: what it freed may be handed out again. */
+  durable(): void {
+    this.protect.clear();
+    this.guardedFree = 0;
+    for (const w of this.working) {
+      w[1].guard = w[1].base;
+      this.guardedFree += countOnes(w[1].base, w[1].bits);
+    }
+    this.lowHint = Math.min(this.lowHint, this.freedSealed.low);
+    this.highHint = Math.max(this.highHint, this.freedSealed.high);
+    this.freedSealed = { low: Infinity, high: -1 };
   }
 
   // ---- bits ------------------------------------------------------------------------
@@ -204,25 +225,25 @@ export class SpaceMap {
     if (testBit(w.bits, bit) === used) {
       throw StoreError.corruption(`block ${b} is ${used ? 'allocated' : 'freed'} twice`);
     }
-    const inCommit = testBit(w.committed, bit);
+    const guarded = testBit(w.guard, bit);
     w.bits[bit >>> 5] ^= 1 << (bit & 31);
     w.indexed = false;
     if (used) {
       w.free--;
-      if (inCommit) this.freedInTxn--;
-      else this.allocatedInTxn++;
+      this.freeNow--;
+      if (guarded) this.guardedFree--;
       return;
     }
     w.free++;
+    this.freeNow++;
     const first = b - (b % this.chunkBlocks);
-    if (inCommit) {
+    if (guarded) {
       // reusable only once the commit that drops it is durable
-      this.freedInTxn++;
-      this.reusableAfterCommit.low = Math.min(this.reusableAfterCommit.low, b);
-      this.reusableAfterCommit.high = Math.max(this.reusableAfterCommit.high, first);
+      this.guardedFree++;
+      this.freedNow.low = Math.min(this.freedNow.low, b);
+      this.freedNow.high = Math.max(this.freedNow.high, first);
     } else {
       // made and dropped in this transaction: nothing committed refers to it
-      this.allocatedInTxn--;
       this.lowHint = Math.min(this.lowHint, b);
       this.highHint = Math.max(this.highHint, first);
     }
@@ -259,11 +280,26 @@ export class SpaceMap {
     let w = this.working.get(i);
     if (!w) {
       const c = await this.committedBits(i);
-      w = { committed: c.bits, bits: c.bits.slice(), free: c.free, block: null, indexed: true };
+      const durable = this.protect.get(i);
+      const guard = durable ? c.bits.map((word, k) => word | durable[k]) : c.bits;
+      w = { base: c.bits, guard, bits: c.bits.slice(), free: c.free, block: null, indexed: true };
       this.working.set(i, w);
     }
     return w;
   }
+}
+
+/** How many bits are set in `a` and clear in `b`. */
+function countOnes(a: Uint32Array, b: Uint32Array): number {
+  let n = 0;
+  for (let k = 0; k < a.length; k++) {
+    let x = a[k] & ~b[k];
+    while (x !== 0) {
+      x &= x - 1;
+      n++;
+    }
+  }
+  return n;
 }
 
 function testBit(words: Uint32Array, bit: number): boolean {
@@ -273,9 +309,9 @@ function testBit(words: Uint32Array, bit: number): boolean {
 /** True if the g bits from `first` (g a power of two, first aligned to g) are free. */
 function runFree(view: Working, first: number, g: number): boolean {
   if (g >= 32) {
-    for (let w = first >>> 5; w < (first + g) >>> 5; w++) if ((view.committed[w] | view.bits[w]) !== 0) return false;
+    for (let w = first >>> 5; w < (first + g) >>> 5; w++) if ((view.guard[w] | view.bits[w]) !== 0) return false;
     return true;
   }
   const mask = ((1 << g) - 1) << (first & 31);
-  return ((view.committed[first >>> 5] | view.bits[first >>> 5]) & mask) === 0;
+  return ((view.guard[first >>> 5] | view.bits[first >>> 5]) & mask) === 0;
 }

@@ -5,6 +5,7 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE } from '../engine/store';
+import { DEFAULT_WRITE_BACK } from '../engine/core';
 import { formatFiles } from '../engine/open-files';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
@@ -54,6 +55,10 @@ export function cli(argv: string[]): Argv {
             describe: 'stay attached; log to stderr',
           })
           .option('cache-size', sizeOption('metadata cache budget', DEFAULT_CACHE_SIZE))
+          .option(
+            'write-back',
+            sizeOption('origin writes held while their copy-out commits; 0: each such write waits', DEFAULT_WRITE_BACK),
+          )
           .option('ready-fd', { type: 'number', hidden: true }),
       async (a) => runMount(a as unknown as MountArgs),
     )

@@ -12,6 +12,7 @@ export interface MountArgs {
   mountpoint: string;
   foreground: boolean;
   'cache-size': number;
+  'write-back': number;
   'ready-fd'?: number;
 }
 
@@ -31,7 +32,10 @@ export async function runMount(a: MountArgs): Promise<void> {
   };
   let mount: Mount;
   try {
-    mount = await Mount.start(a.origin, a.cow, a.mountpoint, { cacheSize: a['cache-size'] });
+    mount = await Mount.start(a.origin, a.cow, a.mountpoint, {
+      cacheSize: a['cache-size'],
+      writeBack: a['write-back'],
+    });
   } catch (e) {
     report(`error ${(e as Error).message}`);
     throw e;
@@ -59,6 +63,8 @@ async function detach(a: MountArgs): Promise<void> {
     '--foreground',
     '--cache-size',
     String(a['cache-size']),
+    '--write-back',
+    String(a['write-back']),
     '--ready-fd',
     '3',
   ];

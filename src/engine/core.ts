@@ -29,6 +29,9 @@ const debug = createDebug('snapfuse:engine');
 /** Blocks kept free for metadata: data allocation stops short of them. */
 const META_RESERVE_MIN = 64;
 
+/** Bytes of origin writes held for their copy-out commit, by default. */
+export const DEFAULT_WRITE_BACK = 32 * 1024 * 1024;
+
 export interface BackgroundState {
   reclaimRunning: boolean;
   reclaimCursor: number;
@@ -103,7 +106,16 @@ export class Core {
 
   /** Refuse, before anything changes, an operation that needs `blocks` more than the reserve. */
   requireSpace(blocks: number): void {
-    if (this.sm.counts().allocatable - this.reserved < blocks + this.metaReserve()) throw StoreError.noSpace();
+    if (!this.hasRoom(blocks)) throw StoreError.noSpace();
+  }
+
+  private hasRoom(blocks: number): boolean {
+    return this.sm.counts().allocatable - this.reserved >= blocks + this.metaReserve();
+  }
+
+  /** Is there room for `chunks` more data chunks beyond what is promised? */
+  hasRoomFor(chunks: number): boolean {
+    return this.hasRoom(chunks * this.chunkBlocks);
   }
 
   /**
@@ -169,12 +181,14 @@ export class Core {
     if (this.hasChanges) await this.group.request();
   }
 
+  /** Seal the transaction under the locks, then write it while the next one goes on. */
   private async commitNow(): Promise<void> {
     const release = await this.pin.acquireExclusive();
+    let write: () => Promise<unknown>;
     try {
-      await this.meta.run(async () => {
+      write = await this.meta.run(async () => {
         await this.persistTables();
-        await this.tm.commit({
+        const sealed = await this.tm.seal({
           formatVersion: this.sb.formatVersion,
           uuid: this.sb.uuid,
           chunkSize: this.sb.chunkSize,
@@ -187,10 +201,12 @@ export class Core {
           ...this.bg,
         });
         this.bgChanged = false;
+        return sealed;
       });
     } finally {
       release();
     }
+    await write();
   }
 
   /** Write the version and origin records changed since the last commit. */
@@ -221,5 +237,12 @@ export class Reservation {
   release(): void {
     this.core.unreserve(this.left);
     this.left = 0;
+  }
+
+  /** Move `blocks` of this reservation into a new one. */
+  split(blocks: number): Reservation {
+    if (blocks > this.left) throw new Error('a write took more space than it reserved');
+    this.left -= blocks;
+    return new Reservation(this.core, blocks);
   }
 }

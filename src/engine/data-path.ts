@@ -4,8 +4,10 @@
 // Origin write to chunk c: if the origin leaf has its own entry for c (or is the only
 // version), write in place. Otherwise the old data still belongs to other versions:
 // copy it to a new COW chunk, record it at the nearest entry on the origin's path (or
-// at the root), mark the origin leaf, and wait for a commit (shared with every write
-// waiting at the time) before overwriting the origin (the copy-out rule).
+// at the root), and mark the origin leaf. The origin is not overwritten before a commit
+// makes that durable (the copy-out rule): the chunk's new content is held in the
+// write-back buffer until then (see write-back.ts), or, with no buffer, the write waits
+// for the commit, shared with every write waiting at the time.
 //
 // Snapshot write to chunk c: a chunk the snapshot made in this transaction is written
 // in place; otherwise the snapshot gets a new chunk (the rest copied from what it read
@@ -16,7 +18,8 @@ import { BLOCK_SIZE } from '../format/layout';
 import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
 import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
-import { Core, Reservation } from './core';
+import { Core, DEFAULT_WRITE_BACK, Reservation } from './core';
+import { WriteBack } from './write-back';
 
 export interface Piece {
   chunk: number;
@@ -38,7 +41,22 @@ export function splitIntoChunks(chunkSize: number, pos: number, length: number):
 }
 
 export class DataPath {
-  constructor(private readonly core: Core) {}
+  readonly writeBack: WriteBack;
+
+  /** `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it. */
+  constructor(
+    private readonly core: Core,
+    writeBack = DEFAULT_WRITE_BACK,
+  ) {
+    this.writeBack = new WriteBack(core, writeBack, (key, space) => this.copyOutHeld(key, space));
+  }
+
+  /** Everything written to origin `o` so far is durable: held writes too. */
+  async syncOrigin(o: number): Promise<void> {
+    await this.core.commit();
+    await this.writeBack.drain();
+    await this.core.originDev(o).flush();
+  }
 
   /** Read `buf.length` bytes at `pos` of `reader` (a snapshot leaf; origin reads go straight to the file). */
   async readSnapshot(origin: number, reader: Version, buf: Buffer, pos: number): Promise<void> {
@@ -46,26 +64,44 @@ export class DataPath {
     await Promise.all(pieces.map((p) => this.readPiece(origin, reader, p, buf)));
   }
 
+  /** Read `buf.length` bytes at `pos` of the origin: its file, and over it the writes still held. */
+  async readOrigin(origin: number, buf: Buffer, pos: number): Promise<void> {
+    const held = this.writeBack.overlay(origin, pos, buf.length);
+    await this.core.originDev(origin).read(buf, pos);
+    held(buf);
+  }
+
   /** `reserved`: space set aside by the caller (rollback) instead of per write. */
   async writeOrigin(origin: number, buf: Buffer, pos: number, reserved?: Reservation): Promise<void> {
-    const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
-    const mayCopy = await this.mayNeedCopy(origin, pieces);
-    const space = reserved ?? this.core.reserveChunks(mayCopy.filter(Boolean).length);
+    const { core } = this;
+    const pieces = splitIntoChunks(core.chunkSize, pos, buf.length);
+    // Space for every chunk that may need a copy is set aside first. With room for all of
+    // them, each chunk is looked up once, under its lock; near a full store, a first look
+    // counts the copies, so a write that needs none is not refused.
+    const mayCopy =
+      reserved || core.hasRoomFor(pieces.length)
+        ? await this.mayNeedCopy(origin, pieces, false)
+        : await this.mayNeedCopy(origin, pieces, true);
+    const space = reserved ?? core.reserveChunks(mayCopy.filter(Boolean).length);
     try {
-      await Promise.all(pieces.map((p, i) => this.writeOriginPiece(origin, p, buf, pos, space, mayCopy[i])));
+      // the rollback's writes copy inline: its progress is committed only after its writes
+      const inline = reserved !== undefined || this.writeBack.limit === 0;
+      await Promise.all(pieces.map((p, i) => this.writeOriginPiece(origin, p, buf, pos, space, mayCopy[i], inline)));
     } finally {
       if (!reserved) space.release();
     }
   }
 
   /**
-   * Which of these chunks may need a copy-out. A chunk that needs none now needs none
-   * until the next create, which the caller's hold on the gate keeps out: such chunks
-   * are written without another look at the metadata.
+   * Which of these chunks may need a copy-out: none while the origin has no snapshot;
+   * else, unless `look`, all of them. A chunk that needs none now needs none until the
+   * next create, which the caller's hold on the gate keeps out: such chunks are written
+   * without another look at the metadata.
    */
-  private async mayNeedCopy(origin: number, pieces: Piece[]): Promise<boolean[]> {
+  private async mayNeedCopy(origin: number, pieces: Piece[], look: boolean): Promise<boolean[]> {
     const { core } = this;
     if (!core.versions.originLeaf(origin).parentNode) return pieces.map(() => false);
+    if (!look) return pieces.map(() => true);
     return core.meta.run(async () => {
       const may: boolean[] = [];
       for (const p of pieces) may.push((await this.copyOutTarget(origin, p.chunk)) !== null);
@@ -152,20 +188,38 @@ export class DataPath {
     pos: number,
     space: Reservation,
     mayCopy: boolean,
+    inline: boolean,
   ): Promise<void> {
-    const { core } = this;
-    const unlock = await core.chunks.acquire(chunkKey(origin, p.chunk), true);
+    const { core, writeBack } = this;
+    const key = chunkKey(origin, p.chunk);
+    const unlock = await core.chunks.acquire(key, true);
     try {
+      if (writeBack.failure) throw writeBack.failure;
+      const piece = buf.subarray(p.at, p.at + p.length);
+      if (writeBack.has(key)) return writeBack.write(key, p.offset, piece);
       // looked at again under the chunk lock: a write just before may have made the copy
       const keeper = mayCopy ? await core.meta.run(() => this.copyOutTarget(origin, p.chunk)) : null;
+      if (keeper && !inline) {
+        // waiting here for room holds this chunk's lock, never a held chunk's: the drain goes on
+        const room = await writeBack.room(core.chunkLength(origin, p.chunk));
+        return writeBack.hold(key, p.offset, piece, room, space.split(core.chunkBlocks));
+      }
       if (keeper) {
         await this.copyOut(origin, p.chunk, keeper, space);
         await core.group.request();
       }
-      await core.originDev(origin).write(buf.subarray(p.at, p.at + p.length), pos + p.at);
+      await core.originDev(origin).write(piece, pos + p.at);
     } finally {
       unlock();
     }
+  }
+
+  /** The copy-out of a held chunk: its old data, copied for the version that needs it now. */
+  private async copyOutHeld(key: number, space: Reservation): Promise<Buffer> {
+    const { core } = this;
+    const { origin, chunk } = core.splitKey(key);
+    const keeper = await core.meta.run(() => this.copyOutTarget(origin, chunk));
+    return keeper ? this.copyOut(origin, chunk, keeper, space) : this.readChunk(origin, chunk, null);
   }
 
   /**
@@ -188,7 +242,8 @@ export class DataPath {
     return heir === leaf ? null : heir;
   }
 
-  private async copyOut(origin: number, chunk: number, keeper: Version, space: Reservation): Promise<void> {
+  /** Copy chunk c's old data to a new COW chunk for `keeper`; returns that data, free to change. */
+  private async copyOut(origin: number, chunk: number, keeper: Version, space: Reservation): Promise<Buffer> {
     const { core } = this;
     const releasePin = await core.pin.acquireShared();
     try {
@@ -201,6 +256,7 @@ export class DataPath {
         await core.exceptions.put(origin, chunk, leaf.id, MARKER);
       });
       core.copyOuts++;
+      return old;
     } finally {
       releasePin();
     }

@@ -55,7 +55,7 @@ export class RollbackJob {
           });
         }),
       );
-      await core.originDev(origin).flush();
+      await this.data.syncOrigin(origin);
       const next = keys[keys.length - 1] + 1;
       await core.meta.run(async () => core.setBackground({ rollbackCursor: next }));
       await core.commit();

@@ -55,6 +55,8 @@ export interface FormatOptions {
 export interface OpenOptions {
   /** Byte budget of the metadata cache. */
   cacheSize?: number;
+  /** Bytes of origin writes held for their copy-out commit (write-back.ts); 0: writes wait for it. */
+  writeBack?: number;
   /** Commit at least this often while there are changes (ms); 0 = only on demand. */
   commitInterval?: number;
   /** For inspection (check): no background work, no commits; writes are refused. */
@@ -95,8 +97,9 @@ export class Store {
   private constructor(
     private readonly core: Core,
     commitInterval: number,
+    writeBack?: number,
   ) {
-    this.data = new DataPath(core);
+    this.data = new DataPath(core, writeBack);
     this.reclaimer = new Reclaimer(core);
     if (commitInterval > 0) {
       this.timer = setInterval(
@@ -222,7 +225,7 @@ export class Store {
       sb,
       pickBackground(sb),
     );
-    const store = new Store(core, opts.readOnly ? 0 : (opts.commitInterval ?? 1000));
+    const store = new Store(core, opts.readOnly ? 0 : (opts.commitInterval ?? 1000), opts.writeBack);
     if (opts.readOnly) {
       store.readOnly = true;
       return store;
@@ -279,9 +282,9 @@ export class Store {
       if (versions.snapshot(0, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
       const source = this.leafOf(from);
       this.core.requireSpace(16);
-      // a snapshot of the origin holds what the origin file holds now: make that durable
+      // a snapshot of the origin holds what the origin holds now: make that durable
       // first, or a crash could take back a write the snapshot already shows
-      if (from === ORIGIN_IMAGE) await this.core.originDev(0).flush();
+      if (from === ORIGIN_IMAGE) await this.data.syncOrigin(0);
       await this.core.meta.run(async () => {
         const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now());
         if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
@@ -322,6 +325,8 @@ export class Store {
     let space: Reservation | null = null;
     try {
       const target = this.leafOf(id);
+      // held origin writes have not found their chunks yet: the job must see their copies
+      await this.data.writeBack.drain();
       // all the space the copying may need is set aside now, or the rollback is refused
       space = this.core.reserveChunks(await this.data.countCowChunks(0, target));
       this.core.requireSpace(16);
@@ -348,7 +353,7 @@ export class Store {
     this.checkRange(buf, pos);
     if (image === ORIGIN_IMAGE) {
       await this.rollbackDone;
-      return this.core.originDev(0).read(buf, pos);
+      return this.data.readOrigin(0, buf, pos);
     }
     return this.core.gate.withShared(() => this.data.readSnapshot(0, this.leafOf(image), buf, pos));
   }
@@ -367,17 +372,18 @@ export class Store {
   /** Everything written so far, to any image, becomes durable. */
   async sync(): Promise<void> {
     this.assertWritable();
-    await this.core.commit();
-    await this.core.originDev(0).flush();
+    await this.data.syncOrigin(0);
   }
 
-  /** Resolves when no background work (reclaim, rollback) is left. */
+  /** Resolves when no background work (held writes, reclaim, rollback) is left. */
   async idle(): Promise<void> {
     for (;;) {
+      await this.data.writeBack.drain();
       await this.rollbackDone;
       await this.reclaimer.idle();
       if (this.reclaimer.lastError) throw this.reclaimer.lastError;
-      if (!this.rollbackJob && !this.core.bg.reclaimRunning && !this.hasDeleted()) return;
+      const quiet = this.data.writeBack.size === 0 && !this.rollbackJob;
+      if (quiet && !this.core.bg.reclaimRunning && !this.hasDeleted()) return;
       this.reclaimer.kick();
     }
   }
@@ -409,8 +415,7 @@ export class Store {
     await this.core.gate.withExclusive(async () => {
       this.closed = true;
       if (this.readOnly) return;
-      await this.core.commit();
-      await this.core.originDev(0).flush();
+      await this.data.syncOrigin(0);
     });
     await this.core.cow.close();
     await this.core.originDev(0).close();

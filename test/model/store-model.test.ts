@@ -15,6 +15,8 @@ interface Config {
   steps: number;
   /** The COW is small enough to fill: NO_SPACE is allowed, and must change nothing. */
   mayFill?: boolean;
+  /** Bytes of origin writes held for their copy-out (default: the store's). */
+  writeBack?: number;
 }
 
 const SMALL: Config = { chunkSize: 4096, originSize: 24 * 4096, cowSize: 4 << 20, cacheSize: 16 * 4096, steps: 250 };
@@ -54,6 +56,7 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
     Store.open(new MemoryDevice(origin.image()), new MemoryDevice(cowImage), {
       cacheSize: cfg.cacheSize,
       commitInterval: 0,
+      writeBack: cfg.writeBack,
     });
   let store = await open();
   const model = new Model(cfg.originSize, originImage);
@@ -214,6 +217,15 @@ describe('the store matches a plain model of every image', () => {
 
   test.each(seeds(8, 1000))('8 KiB chunks, odd origin size, seed %i', async (seed) => {
     await runSeed(seed, ODD);
+  });
+
+  // room for two held chunks: writes wait for the drain; none: writes wait for their copy's commit
+  test.each(seeds(6, 3000))('a write-back buffer of two chunks, seed %i', async (seed) => {
+    await runSeed(seed, { ...SMALL, writeBack: 2 * 4096 });
+  });
+
+  test.each(seeds(6, 4000))('no write-back buffer, odd origin size, seed %i', async (seed) => {
+    await runSeed(seed, { ...ODD, writeBack: 0 });
   });
 
   test.each(seeds(8, 2000))('a COW that fills up, seed %i', async (seed) => {

@@ -14,6 +14,7 @@ describe('copy-out and group commit', () => {
     await s.create('a');
     const before = s.status();
     await Promise.all(Array.from({ length: 32 }, (_, c) => s.write('origin', Buffer.alloc(100, 2), c * 4096)));
+    await s.sync();
     const after = s.status();
     expect(after.copyOuts - before.copyOuts).toBe(32);
     expect(after.commits - before.commits).toBeLessThanOrEqual(2);
@@ -28,10 +29,39 @@ describe('copy-out and group commit', () => {
     for (let i = 0; i < 200; i++) await s.create();
     const before = s.status().copyOuts;
     for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 3), c * 4096);
+    await s.sync();
     expect(s.status().copyOuts - before).toBe(64);
     // and a second write to the same chunks copies nothing
     for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 4), c * 4096);
+    await s.sync();
     expect(s.status().copyOuts - before).toBe(64);
+    await s.close();
+  });
+
+  test('first writes after a snapshot are held, not waiting for their copy; the origin file changes after the commit', async () => {
+    const originBytes = Buffer.alloc(64 * 4096, 1);
+    const origin = new MemoryDevice(originBytes);
+    const cow = new MemoryDevice(4 << 20);
+    await Store.format(origin, cow, { chunkSize: 4096 });
+    const s = await Store.open(origin, cow, { commitInterval: 0 });
+    await s.create('a');
+    const before = s.status();
+    await s.write('origin', Buffer.alloc(100, 2), 7 * 4096 + 50);
+    await s.write('origin', Buffer.alloc(100, 3), 7 * 4096 + 100); // a second write to the held chunk
+    expect(s.status().commits).toBe(before.commits);
+    const file = () => originBytes.subarray(7 * 4096, 8 * 4096); // the device's own bytes
+    expect(file().equals(Buffer.alloc(4096, 1))).toBe(true);
+    const expected = Buffer.alloc(4096, 1);
+    expected.fill(2, 50, 100);
+    expected.fill(3, 100, 200);
+    const seen = Buffer.alloc(4096);
+    await s.read('origin', seen, 7 * 4096);
+    expect(seen.equals(expected)).toBe(true);
+    await s.sync();
+    expect(s.status().copyOuts - before.copyOuts).toBe(1);
+    expect(file().equals(expected)).toBe(true);
+    await s.read('a', seen, 7 * 4096);
+    expect(seen.equals(Buffer.alloc(4096, 1))).toBe(true);
     await s.close();
   });
 

@@ -1,0 +1,228 @@
+// Origin writes acknowledged before their copy-out, as a disk with a volatile write
+// cache does (dm-thin commits on flush or every second).
+//
+// An origin write to a chunk that must be copied out first does not wait for the copy:
+// the write is held here, and the write is done. In the background, held chunks are
+// copied out together (old data read from the origin file, which held writes have not
+// touched, written to the COW and recorded), one commit makes all those copies durable,
+// and only then does each chunk's new content reach the origin file. So the copy-out
+// rule holds: the old data is never overwritten before its copy and the entry that
+// finds it are durable. Later writes to a held chunk change what is held; origin reads
+// see it. What is held is what a crash may lose, as with any disk cache: sync (fsync),
+// create, delete, rollback and close drain it first.
+//
+// Bounded: a write that would hold a new chunk past the limit waits for room.
+import createDebug from 'debug';
+import { MAX_CHUNKS } from '../format/records';
+import type { Core, Reservation } from './core';
+
+const debug = createDebug('snapfuse:write-back');
+
+/** How long held writes gather before their copy-out, unless the buffer fills or someone waits. */
+export const GATHER_MS = 50;
+
+/** One held chunk: the writes made to it, then, once copied out, its whole new content. */
+interface Held {
+  pieces: Array<{ offset: number; data: Buffer }>; // in order, until the old data is read
+  content: Buffer | null; // the whole chunk once copied out; later writes change it
+  space: Reservation; // the COW chunk its copy will take
+}
+
+/** Copies chunk `key` out for the held writes; returns its old data, free to change. */
+export type CopyOut = (key: number, space: Reservation) => Promise<Buffer>;
+
+/** Room set aside for one chunk: taken by `hold`, or given back by `release`. */
+export class Room {
+  private open = true;
+
+  constructor(
+    private readonly owner: WriteBack,
+    readonly length: number,
+  ) {}
+
+  /** Give the room back unused (harmless once held). */
+  release(): void {
+    if (this.open) this.owner.giveBack(this.length);
+    this.open = false;
+  }
+
+  /** The room now holds a chunk: it comes back when that chunk reaches the origin. */
+  take(): void {
+    this.open = false;
+  }
+}
+
+export class WriteBack {
+  private readonly held = new Map<number, Held>(); // by chunk key
+  private bytes = 0; // held plus set aside
+  private waiters: Array<() => void> = [];
+  private running: Promise<void> | null = null;
+  private hurry: (() => void) | null = null; // ends the current gathering
+  private draining = 0; // callers of drain() waiting
+  /** Why held writes could not reach the origin; writes and syncs report it from then on. */
+  failure: Error | null = null;
+
+  constructor(
+    private readonly core: Core,
+    readonly limit: number,
+    private readonly copyOut: CopyOut,
+  ) {}
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Is chunk `key` held? Ask under the chunk's lock. */
+  has(key: number): boolean {
+    return this.held.has(key);
+  }
+
+  /** Set aside room for a chunk of `length` bytes, waiting while the buffer is full. */
+  async room(length: number): Promise<Room> {
+    while (this.bytes + length > this.limit && this.bytes > 0) {
+      if (this.failure) throw this.failure;
+      this.hurry?.();
+      await new Promise<void>((wake) => this.waiters.push(wake));
+    }
+    this.bytes += length;
+    return new Room(this, length);
+  }
+
+  /** @internal for Room */
+  giveBack(length: number): void {
+    this.bytes -= length;
+    this.wake();
+  }
+
+  /**
+   * Hold a first write to a chunk that needs a copy-out, with the room and the COW
+   * space that copy will take. Call under the chunk's exclusive lock.
+   */
+  hold(key: number, offset: number, data: Buffer, room: Room, space: Reservation): void {
+    room.take();
+    this.held.set(key, { pieces: [{ offset, data: Buffer.from(data) }], content: null, space });
+    this.kick();
+    if (this.bytes * 2 >= this.limit) this.hurry?.();
+  }
+
+  /** A later write to a held chunk. Call under the chunk's exclusive lock. */
+  write(key: number, offset: number, data: Buffer): void {
+    const h = this.held.get(key)!;
+    if (h.content) data.copy(h.content, offset);
+    else h.pieces.push({ offset, data: Buffer.from(data) });
+  }
+
+  /**
+   * What the held chunks overlapping `length` bytes at `pos` of origin `o` lay over the
+   * origin file's data, taken now: a read of the file, then `apply`, gives the origin's
+   * content, even if the chunks reach the file meanwhile (nothing taken here changes
+   * after that).
+   */
+  overlay(o: number, pos: number, length: number): (buf: Buffer) => void {
+    if (this.held.size === 0) return () => undefined;
+    const size = this.core.chunkSize;
+    const layers: Array<{ at: number; data: Buffer }> = [];
+    for (let c = Math.floor(pos / size); c * size < pos + length; c++) {
+      const h = this.held.get(o * MAX_CHUNKS + c);
+      if (h?.content) layers.push({ at: c * size, data: h.content });
+      else if (h) for (const p of [...h.pieces]) layers.push({ at: c * size + p.offset, data: p.data });
+    }
+    return (buf) => {
+      for (const { at, data } of layers) {
+        const from = Math.max(at, pos);
+        const to = Math.min(at + data.length, pos + buf.length);
+        if (from < to) data.copy(buf, from - pos, from - at, to - at);
+      }
+    };
+  }
+
+  /** Resolves when everything held now has reached the origin file (not yet synced). */
+  async drain(): Promise<void> {
+    this.draining++;
+    try {
+      while (this.held.size > 0 || this.running) {
+        if (this.failure) throw this.failure;
+        this.kick();
+        this.hurry?.();
+        await this.running;
+      }
+    } finally {
+      this.draining--;
+    }
+    if (this.failure) throw this.failure;
+  }
+
+  private kick(): void {
+    if (!this.running && !this.failure && this.held.size > 0) {
+      this.running = this.run().finally(() => (this.running = null));
+    }
+  }
+
+  /** Copy out the held chunks, commit, write them to the origin; again while any are held. */
+  private async run(): Promise<void> {
+    while (this.held.size > 0 && !this.failure) {
+      await this.gather();
+      const keys = [...this.held.keys()];
+      try {
+        await Promise.all(keys.map((key) => this.copy(key)));
+        await this.core.group.request();
+        await Promise.all(keys.map((key) => this.release(key)));
+      } catch (e) {
+        this.failure = e as Error;
+        debug('held writes cannot reach the origin: %s', this.failure.message);
+        this.wake();
+      }
+    }
+  }
+
+  /**
+   * Let held writes gather, so that one commit serves many: until the buffer is half
+   * full, someone waits for room or for a drain, or GATHER_MS pass.
+   */
+  private async gather(): Promise<void> {
+    if (this.bytes * 2 >= this.limit || this.waiters.length > 0 || this.draining > 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.hurry?.(), GATHER_MS);
+      this.hurry = () => {
+        clearTimeout(timer);
+        this.hurry = null;
+        resolve();
+      };
+    });
+  }
+
+  private async copy(key: number): Promise<void> {
+    const unlock = await this.core.chunks.acquire(key, true);
+    try {
+      const h = this.held.get(key)!;
+      if (h.content) return;
+      const content = await this.copyOut(key, h.space);
+      for (const p of h.pieces) p.data.copy(content, p.offset);
+      h.content = content;
+      h.pieces = [];
+      h.space.release();
+    } finally {
+      unlock();
+    }
+  }
+
+  private async release(key: number): Promise<void> {
+    const { core } = this;
+    const unlock = await core.chunks.acquire(key, true);
+    try {
+      const content = this.held.get(key)!.content!;
+      const chunk = key % MAX_CHUNKS;
+      await core.originDev(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize);
+      this.held.delete(key);
+      this.giveBack(content.length);
+    } finally {
+      unlock();
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+}
