@@ -1,4 +1,4 @@
-import { BLOCK_SIZE, BlockType } from '../../../src/format/layout';
+import { BLOCK_SIZE, BlockType, readU64 } from '../../../src/format/layout';
 import { chooseSuperblock } from '../../../src/format/superblock';
 import { BTree } from '../../../src/btree/btree';
 import { StoreError } from '../../../src/errors';
@@ -22,6 +22,35 @@ describe('transaction manager', () => {
     const again = new BTree(r.tm, 8, chosen.versionRoot);
     expect(await again.count()).toBe(301);
     expect(await again.lookup(299, 0)).toEqual(Buffer.alloc(8, 299));
+  });
+
+  test('a transaction begun while the sealed one is written takes no block that it or the durable commit uses', async () => {
+    const s = await freshStack(2048);
+    const tree = await BTree.create(s.tm, 8);
+    const fields = () => ({ ...commitFields(), versionRoot: tree.root });
+    /** Every block a state reaches: the tree, the space map's index and its bitmaps. */
+    const reached = async () => {
+      const blocks = new Set<number>([0, 1]);
+      await tree.walk((loc) => void blocks.add(loc));
+      await s.sm.index.walk((loc) => void blocks.add(loc));
+      for await (const [, , value] of s.sm.index.entries()) blocks.add(readU64(value, 0));
+      return blocks;
+    };
+    for (let i = 0; i < 600; i++) await tree.insert(i, 0, Buffer.alloc(8, i));
+    await s.tm.commit(fields());
+    const durable = await reached();
+    for (let i = 0; i < 600; i += 2) await tree.remove(i, 0); // frees blocks the durable commit uses
+    const write = await s.tm.seal(fields());
+    const sealed = await reached();
+    const taken: number[] = [];
+    for (let i = 0; i < 300; i++) taken.push(await s.sm.allocBlock());
+    expect(taken.filter((b) => durable.has(b) || sealed.has(b))).toEqual([]);
+    await write();
+    // once the sealed commit is durable, what only the older one used is handed out again
+    const later: number[] = [];
+    for (let i = 0; i < 300; i++) later.push(await s.sm.allocBlock());
+    expect(later.filter((b) => sealed.has(b))).toEqual([]);
+    expect(later.some((b) => durable.has(b))).toBe(true);
   });
 
   test('what was not committed is not on disk after a reopen', async () => {
