@@ -38,8 +38,12 @@ describe('transaction manager', () => {
     };
     for (let i = 0; i < 600; i++) await tree.insert(i, 0, Buffer.alloc(8, i));
     await s.tm.commit(fields());
+    // a second commit frees the first one's (low) blocks, so that the next transaction
+    // takes blocks low again and frees the durable commit's, above it
+    for (let i = 0; i < 600; i += 4) await tree.remove(i, 0);
+    await s.tm.commit(fields());
     const durable = await reached();
-    for (let i = 0; i < 600; i += 2) await tree.remove(i, 0); // frees blocks the durable commit uses
+    for (let i = 2; i < 600; i += 4) await tree.remove(i, 0); // frees blocks the durable commit uses
     const write = await s.tm.seal(fields());
     const sealed = await reached();
     const taken: number[] = [];
