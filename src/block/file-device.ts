@@ -1,6 +1,6 @@
 // A regular file or a block device, through positioned I/O on one FileHandle. Short
 // reads and writes are retried until done; a read that hits end-of-file is an error.
-import { promises as fs, constants } from 'fs';
+import { promises as fs, constants, readSync, writeSync } from 'fs';
 import { StoreError } from '../errors';
 import { BlockDevice } from './block-device';
 
@@ -35,12 +35,15 @@ export class FileDevice implements BlockDevice {
     }
   }
 
+  // Reads and writes are synchronous calls: served from the page cache they take a few
+  // microseconds, where a trip through libuv's thread pool costs some 30 on a small
+  // machine (docs/bench.md, "levers"). Only flush, which waits for the disk, is async.
   async read(buf: Buffer, pos: number): Promise<void> {
     let done = 0;
     while (done < buf.length) {
       let n: number;
       try {
-        ({ bytesRead: n } = await this.fh.read(buf, done, buf.length - done, pos + done));
+        n = readSync(this.fh.fd, buf, done, buf.length - done, pos + done);
       } catch (e) {
         throw StoreError.io(`read of ${this.name} at ${pos + done} failed: ${(e as Error).message}`, e);
       }
@@ -53,8 +56,7 @@ export class FileDevice implements BlockDevice {
     let done = 0;
     while (done < buf.length) {
       try {
-        const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, pos + done);
-        done += bytesWritten;
+        done += writeSync(this.fh.fd, buf, done, buf.length - done, pos + done);
       } catch (e) {
         throw StoreError.io(`write of ${this.name} at ${pos + done} failed: ${(e as Error).message}`, e);
       }

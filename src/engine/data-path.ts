@@ -20,6 +20,7 @@ import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
 import { Core, DEFAULT_WRITE_BACK, Reservation } from './core';
 import { WriteBack } from './write-back';
+import { BufferPool } from '../util/buffer-pool';
 
 export interface Piece {
   chunk: number;
@@ -42,13 +43,16 @@ export function splitIntoChunks(chunkSize: number, pos: number, length: number):
 
 export class DataPath {
   readonly writeBack: WriteBack;
+  /** Whole chunks read from the origin for copy-outs: the held writes' buffers. */
+  private readonly buffers: BufferPool;
 
   /** `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it. */
   constructor(
     private readonly core: Core,
     writeBack = DEFAULT_WRITE_BACK,
   ) {
-    this.writeBack = new WriteBack(core, writeBack, (key, space) => this.copyOutHeld(key, space));
+    this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
+    this.writeBack = new WriteBack(core, writeBack, this.buffers, (key, space) => this.copyOutHeld(key, space));
   }
 
   /** Everything written to origin `o` so far is durable: held writes too. */
@@ -140,7 +144,7 @@ export class DataPath {
     const length = this.core.chunkLength(origin, chunk);
     const e = found?.exception;
     if (e?.kind === ExceptionKind.CHUNK) return this.core.readCowChunk(e.block, length, e.crc);
-    const buf = Buffer.allocUnsafe(length);
+    const buf = this.buffers.take(length);
     await this.core.originDev(origin).read(buf, chunk * this.core.chunkSize);
     return buf;
   }
@@ -205,7 +209,7 @@ export class DataPath {
         return writeBack.hold(key, p.offset, piece, room, space.split(core.chunkBlocks));
       }
       if (keeper) {
-        await this.copyOut(origin, p.chunk, keeper, space);
+        this.buffers.give(await this.copyOut(origin, p.chunk, keeper, space));
         await core.group.request();
       }
       await core.originDev(origin).write(piece, pos + p.at);

@@ -15,6 +15,7 @@
 import createDebug from 'debug';
 import { MAX_CHUNKS } from '../format/records';
 import type { Core, Reservation } from './core';
+import type { BufferPool } from '../util/buffer-pool';
 
 const debug = createDebug('snapfuse:write-back');
 
@@ -65,6 +66,7 @@ export class WriteBack {
   constructor(
     private readonly core: Core,
     readonly limit: number,
+    private readonly buffers: BufferPool,
     private readonly copyOut: CopyOut,
   ) {}
 
@@ -114,9 +116,8 @@ export class WriteBack {
 
   /**
    * What the held chunks overlapping `length` bytes at `pos` of origin `o` lay over the
-   * origin file's data, taken now: a read of the file, then `apply`, gives the origin's
-   * content, even if the chunks reach the file meanwhile (nothing taken here changes
-   * after that).
+   * origin file's data, copied now: a read of the file, then `apply`, gives the origin's
+   * content, even if the chunks reach the file meanwhile (their buffers are reused).
    */
   overlay(o: number, pos: number, length: number): (buf: Buffer) => void {
     if (this.held.size === 0) return () => undefined;
@@ -124,8 +125,11 @@ export class WriteBack {
     const layers: Array<{ at: number; data: Buffer }> = [];
     for (let c = Math.floor(pos / size); c * size < pos + length; c++) {
       const h = this.held.get(o * MAX_CHUNKS + c);
-      if (h?.content) layers.push({ at: c * size, data: h.content });
-      else if (h) for (const p of [...h.pieces]) layers.push({ at: c * size + p.offset, data: p.data });
+      if (h?.content) {
+        const from = Math.max(pos - c * size, 0);
+        const to = Math.min(pos + length - c * size, h.content.length);
+        layers.push({ at: c * size + from, data: Buffer.from(h.content.subarray(from, to)) });
+      } else if (h) for (const p of [...h.pieces]) layers.push({ at: c * size + p.offset, data: p.data });
     }
     return (buf) => {
       for (const { at, data } of layers) {
@@ -215,6 +219,7 @@ export class WriteBack {
       await core.originDev(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize);
       this.held.delete(key);
       this.giveBack(content.length);
+      this.buffers.give(content);
     } finally {
       unlock();
     }
