@@ -1,7 +1,9 @@
 // The space map: one bit per 4 KiB block of the COW, kept in bitmap blocks found
 // through an index B-tree (bitmap number -> block, free count). Metadata blocks are
 // single blocks taken from the low end; data chunks are aligned runs of chunkBlocks
-// blocks taken from the high end, so the two rarely interleave.
+// blocks taken from the high end, so the two rarely interleave: in segments of 64
+// chunks from the last, and upward within each, so that chunks copied in order lie in order on
+// disk and a sequential read of a snapshot is sequential on the COW (readahead works).
 //
 // Transactions: a block is allocatable only if it is free in the current state and in
 // every state a crash may return to: the last durable commit and, while it is being
@@ -52,9 +54,9 @@ export class SpaceMap {
   /** While a sealed commit is being written: the bitmaps it changed, as the durable commit had them. */
   private protect = new Map<number, Uint32Array>();
   private lowHint = 0; // no allocatable block lies below
-  private highHint: number; // no allocatable chunk starts above
-  private freedNow = { low: Infinity, high: -1 }; // guarded frees of this transaction
-  private freedSealed = { low: Infinity, high: -1 }; // ... of the commit being written
+  private dataHint = 0; // no allocatable chunk lies earlier in the data order (see rank)
+  private freedNow = { low: Infinity, rank: Infinity }; // guarded frees of this transaction
+  private freedSealed = { low: Infinity, rank: Infinity }; // ... of the commit being written
 
   constructor(
     private txn: BlockTxn,
@@ -67,7 +69,6 @@ export class SpaceMap {
     if (BITS_PER_BITMAP % chunkBlocks !== 0) throw new TypeError(`unsupported chunk of ${chunkBlocks} blocks`);
     this.nBitmaps = Math.ceil(totalBlocks / BITS_PER_BITMAP);
     this.committedIndex = committedIndexRoot ? new BTree(txn, INDEX_VALUE_SIZE, committedIndexRoot) : null;
-    this.highHint = Math.floor(totalBlocks / chunkBlocks) * chunkBlocks - chunkBlocks;
   }
 
   setTxn(txn: BlockTxn): void {
@@ -107,20 +108,42 @@ export class SpaceMap {
   /** An aligned run of chunkBlocks blocks for data, highest first; its first block. */
   async allocChunk(): Promise<number> {
     const g = this.chunkBlocks;
-    while (this.highHint >= 0) {
-      const i = Math.floor(this.highHint / BITS_PER_BITMAP);
-      const base = i * BITS_PER_BITMAP;
-      const w = await this.workingIfFree(i, g);
-      for (let first = this.highHint; w && first >= base; first -= g) {
-        if (runFree(w, first - base, g)) {
-          for (let b = first; b < first + g; b++) this.setBit(w, b, true);
-          this.highHint = first - g;
-          return first;
+    const size = this.segmentBlocks;
+    const top = Math.floor(this.totalBlocks / g) * g; // whole chunks only
+    const segments = Math.ceil(top / size);
+    while (this.dataHint < segments * size) {
+      const seg = segments - 1 - Math.floor(this.dataHint / size);
+      const segEnd = Math.min((seg + 1) * size, top);
+      for (let first = seg * size + (this.dataHint % size); first + g <= segEnd;) {
+        // a segment may straddle two bitmaps; a chunk never does
+        const i = this.bitmapOf(first);
+        const base = i * BITS_PER_BITMAP;
+        const stop = Math.min(segEnd, base + BITS_PER_BITMAP);
+        const w = await this.workingIfFree(i, g);
+        for (; w && first + g <= stop; first += g) {
+          if (runFree(w, first - base, g)) {
+            for (let b = first; b < first + g; b++) this.setBit(w, b, true);
+            this.dataHint = this.rank(first) + g;
+            return first;
+          }
         }
+        first = stop;
       }
-      this.highHint = base - g;
+      this.dataHint = (segments - seg) * size;
     }
     throw StoreError.noSpace();
+  }
+
+  /** Blocks of a data segment: 64 chunks, taken upward, segments from the last. */
+  private get segmentBlocks(): number {
+    return 64 * this.chunkBlocks;
+  }
+
+  /** A block's place in the order data chunks are handed out: segments from the last, blocks upward. */
+  private rank(b: number): number {
+    const size = this.segmentBlocks;
+    const segments = Math.ceil((Math.floor(this.totalBlocks / this.chunkBlocks) * this.chunkBlocks) / size);
+    return (segments - 1 - Math.floor(b / size)) * size + (b % size);
   }
 
   async free(b: number): Promise<void> {
@@ -195,7 +218,7 @@ export class SpaceMap {
       this.guardedFree += countOnes(w.base, w.bits);
     }
     this.freedSealed = this.freedNow;
-    this.freedNow = { low: Infinity, high: -1 };
+    this.freedNow = { low: Infinity, rank: Infinity };
     this.committedIndex = new BTree(this.txn, INDEX_VALUE_SIZE, this.index.root);
     this.working.clear();
   }
@@ -209,8 +232,8 @@ export class SpaceMap {
       this.guardedFree += countOnes(w[1].base, w[1].bits);
     }
     this.lowHint = Math.min(this.lowHint, this.freedSealed.low);
-    this.highHint = Math.max(this.highHint, this.freedSealed.high);
-    this.freedSealed = { low: Infinity, high: -1 };
+    this.dataHint = Math.min(this.dataHint, this.freedSealed.rank);
+    this.freedSealed = { low: Infinity, rank: Infinity };
   }
 
   // ---- bits ------------------------------------------------------------------------
@@ -241,11 +264,11 @@ export class SpaceMap {
       // reusable only once the commit that drops it is durable
       this.guardedFree++;
       this.freedNow.low = Math.min(this.freedNow.low, b);
-      this.freedNow.high = Math.max(this.freedNow.high, first);
+      this.freedNow.rank = Math.min(this.freedNow.rank, this.rank(first));
     } else {
       // made and dropped in this transaction: nothing committed refers to it
       this.lowHint = Math.min(this.lowHint, b);
-      this.highHint = Math.max(this.highHint, first);
+      this.dataHint = Math.min(this.dataHint, this.rank(first));
     }
   }
 

@@ -52,7 +52,7 @@ export class Core {
   private originsChanged = false;
   private bgChanged = false;
   private reserved = 0; // blocks promised to writes in flight
-  private readonly verified = new LRUCache<string, true>({ max: 65536 });
+  private readonly verified = new LRUCache<number, number>({ max: 65536 }); // block -> crc seen sound
   copyOuts = 0;
 
   constructor(
@@ -147,8 +147,8 @@ export class Core {
    * so a rewritten or reused block is checked again) so small reads need not re-read
    * the whole chunk.
    */
-  async readCowChunk(block: number, length: number, crc: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+  async readCowChunk(block: number, length: number, crc: number, into?: Buffer): Promise<Buffer> {
+    const buf = into ?? Buffer.allocUnsafe(length);
     await this.cow.read(buf, block * BLOCK_SIZE);
     const sum = crc32c(buf);
     if (sum !== crc) {
@@ -156,12 +156,12 @@ export class Core {
         `COW chunk at block ${block}: data checksum is 0x${sum.toString(16)}, should be 0x${crc.toString(16)}`,
       );
     }
-    this.verified.set(`${block}:${crc}`, true);
+    this.verified.set(block, crc);
     return buf;
   }
 
   isVerified(block: number, crc: number): boolean {
-    return this.verified.has(`${block}:${crc}`);
+    return this.verified.get(block) === crc;
   }
 
   // ---- commit ----------------------------------------------------------------------

@@ -172,9 +172,11 @@ export class DataPath {
       const target = buf.subarray(p.at, p.at + p.length);
       const e = found?.exception;
       if (e?.kind === ExceptionKind.CHUNK) {
+        const length = core.chunkLength(origin, p.chunk);
         if (core.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
+        else if (p.length === length) await core.readCowChunk(e.block, length, e.crc, target);
         else {
-          const whole = await core.readCowChunk(e.block, core.chunkLength(origin, p.chunk), e.crc);
+          const whole = await core.readCowChunk(e.block, length, e.crc);
           whole.copy(target, 0, p.offset, p.offset + p.length);
         }
       } else {

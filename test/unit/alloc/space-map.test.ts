@@ -4,14 +4,18 @@ import { isStoreError } from '../../../src/errors';
 import { commitFields, freshStack, reopenStack } from '../../helpers/stack';
 
 describe('space map', () => {
-  test('metadata blocks come from the low end, data chunks from the high end, aligned', async () => {
-    const { sm } = await freshStack(1024, 16);
+  test('metadata blocks come from the low end, data chunks from the high end in segments, aligned', async () => {
+    // 4 segments of 64 chunks of 16 blocks; the last starts at 3072
+    const { sm } = await freshStack(4096, 16);
     const meta = await sm.allocBlock();
     expect(meta).toBeLessThan(16);
     const chunk = await sm.allocChunk();
     expect(chunk % 16).toBe(0);
-    expect(chunk).toBe(1024 - 16);
-    expect(await sm.allocChunk()).toBe(1024 - 32);
+    expect(chunk).toBe(3072);
+    // upward within the segment, so chunks copied in order lie in order
+    expect(await sm.allocChunk()).toBe(3072 + 16);
+    for (let i = 2; i < 64; i++) await sm.allocChunk();
+    expect(await sm.allocChunk()).toBe(2048); // then the segment below
   });
 
   test('a block freed in a transaction it was not made in is reused only after the commit', async () => {
