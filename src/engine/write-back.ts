@@ -25,6 +25,7 @@ export const GATHER_MS = 50;
 /** One held chunk: the writes made to it, then, once copied out, its whole new content. */
 interface Held {
   pieces: Array<{ offset: number; data: Buffer }>; // in order, until the old data is read
+  pieceBytes: number;
   content: Buffer | null; // the whole chunk once copied out; later writes change it
   space: Reservation; // the COW chunk its copy will take
 }
@@ -102,7 +103,12 @@ export class WriteBack {
    */
   hold(key: number, offset: number, data: Buffer, room: Room, space: Reservation): void {
     room.take();
-    this.held.set(key, { pieces: [{ offset, data: Buffer.from(data) }], content: null, space });
+    this.held.set(key, {
+      pieces: [{ offset, data: Buffer.from(data) }],
+      pieceBytes: data.length,
+      content: null,
+      space,
+    });
     this.kick();
     if (this.bytes * 2 >= this.limit) this.hurry?.();
   }
@@ -110,8 +116,11 @@ export class WriteBack {
   /** A later write to a held chunk. Call under the chunk's exclusive lock. */
   write(key: number, offset: number, data: Buffer): void {
     const h = this.held.get(key)!;
-    if (h.content) data.copy(h.content, offset);
-    else h.pieces.push({ offset, data: Buffer.from(data) });
+    if (h.content) return void data.copy(h.content, offset);
+    h.pieces.push({ offset, data: Buffer.from(data) });
+    h.pieceBytes += data.length;
+    // pieces beyond the chunk's room: copy it out now rather than keep more
+    if (h.pieceBytes > this.core.chunkSize) this.hurry?.();
   }
 
   /**
