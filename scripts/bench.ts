@@ -1,14 +1,34 @@
-// Benchmarks, in one run on the same disk: a raw file, a bare fuse-native passthrough
-// of one file (scripts/passthrough.ts, same mount options), and snapfuse's origin.img,
-// with no snapshot and right after one (every write a first write: copy-outs). fio,
-// several runs each; medians with min and max, and ratios to the passthrough.
+// Benchmarks, in one run on the same disk: fio on a raw file, on a bare fuse-native
+// passthrough of one file (scripts/passthrough.ts, same mount options) and on snapfuse.
+// Medians with min–max over several runs, and ratios to the passthrough measured in the
+// same run. The sections (issue 5):
 //
-//   npx tsx scripts/bench.ts [--dir /var/tmp] [--size 1024] [--runs 3] [--out docs/bench.md]
+//   1. origin jobs with no snapshot: seq 1M read/write, rand 4K read/write at qd1 and qd16
+//   2. the write jobs right after a snapshot (every write a first write: a copy-out)
+//   3. the write jobs with 1, 100 and 1,000 snapshots: the cost must not grow
+//   4. reads of a snapshot image whose data was copied to the COW, and of one still shared
+//   5. create and delete latency with 10 and 10,000 snapshots
+//   6. peak RSS of the mount daemon, after writes spread over 1,000 snapshots
+//   7. metadata bytes per copied chunk, from `snapfuse check --json` after each workload
 //
-// Run as root (FUSE, drop_caches). The machine is shared: read ratios, not absolutes.
+//   npx tsx scripts/bench.ts [--size 1024] [--runs 3] [--quick] [--sections 1,2,3,4,5,6,7]
+//                            [--dir /var/tmp] [--out docs/bench.md]
+//                            [--chunk-size 64K] [--write-back 32M]
+//
+// --size is the origin's size in MiB; --runs the fio runs per job and target. --quick
+// skips the slow parts: 1,000 snapshots instead of 10,000 in section 5, 100 instead of
+// 1,000 in section 6. The chart goes next to --out, as bench-snapshots.svg. --chunk-size
+// goes to `snapfuse format`, --write-back to `snapfuse mount` (defaults when not given).
+//
+// Run as root (FUSE, drop_caches) after `npx tsc -p tsconfig.json`: it mounts
+// dist/src/cli/main.js. The machine is shared: read ratios, not absolutes.
 import { ChildProcess, execFileSync, spawn } from 'child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'fs';
-import { join, resolve } from 'path';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'fs';
+import { cpus, release, totalmem } from 'os';
+import { dirname, join, resolve } from 'path';
+import { performance } from 'perf_hooks';
+
+// ---- options --------------------------------------------------------------------
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -17,9 +37,93 @@ function arg(name: string, fallback: string): string {
 
 const SIZE_MIB = Number(arg('size', '1024'));
 const RUNS = Number(arg('runs', '3'));
-const OUT = arg('out', 'docs/bench.md');
+const QUICK = process.argv.includes('--quick');
+const SECTIONS = new Set(arg('sections', '1,2,3,4,5,6,7').split(',').map(Number));
+const BASE_DIR = arg('dir', '/var/tmp');
+const CHUNK_SIZE = arg('chunk-size', ''); // '' : the format's default
+const WRITE_BACK = arg('write-back', ''); // '' : the mount's default
+
+const SNAPSHOT_COUNTS = [1, 100, 1000]; // section 3
+const LATENCY_COUNTS = [10, QUICK ? 1000 : 10_000]; // section 5
+const LATENCY_SAMPLES = 20;
+const RSS_SNAPSHOTS = QUICK ? 100 : 1000; // section 6
+const RSS_WRITE_MIB = 4 * SIZE_MIB; // written to the origin across those snapshots: several GiB by default
+
 const ROOT = resolve(__dirname, '..');
-const dir = mkdtempSync(join(arg('dir', '/var/tmp'), 'snapfuse-bench-'));
+const OUT = resolve(ROOT, arg('out', 'docs/bench.md'));
+const CHART = join(dirname(OUT), 'bench-snapshots.svg');
+const CLI = join(ROOT, 'dist/src/cli/main.js');
+
+const dir = mkdtempSync(join(BASE_DIR, 'snapfuse-bench-'));
+// A lock directory of our own: the daemon's pid is found there, and no other store is.
+const LOCK_DIR = join(dir, 'locks');
+const ENV = { ...process.env, SNAPFUSE_LOCK_DIR: LOCK_DIR };
+
+// ---- small helpers ----------------------------------------------------------------
+
+const run = (cmd: string, args: string[]) =>
+  execFileSync(cmd, args, { encoding: 'utf8', env: ENV, maxBuffer: 2 ** 26 });
+const snapfuse = (...args: string[]) => run(process.execPath, [CLI, ...args]);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const count = (n: number) => n.toLocaleString('en-US');
+const elapsed = (since: number) => `${((performance.now() - since) / 1000).toFixed(0)} s`;
+
+let interrupted = false;
+/** Stop at the next safe point, so that `finally` unmounts what this run mounted. */
+function checkInterrupted(): void {
+  if (interrupted) throw new Error('interrupted');
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    checkInterrupted();
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function sparse(path: string, mib: number): string {
+  writeFileSync(path, '');
+  truncateSync(path, mib * 2 ** 20);
+  return path;
+}
+
+/** Write random data over the first `mib` MiB of a file, so reads are not of holes (or so every chunk changes). */
+function fill(path: string, mib = SIZE_MIB): void {
+  run('dd', ['if=/dev/urandom', `of=${path}`, 'bs=1M', `count=${mib}`, 'conv=notrunc,fsync', 'status=none']);
+}
+
+const mounted = (mnt: string) => readFileSync('/proc/mounts', 'utf8').includes(` ${mnt} `);
+
+function umount(mnt: string): void {
+  try {
+    run('umount', [mnt]);
+  } catch {
+    run('umount', ['-l', mnt]); // busy after a failure: let the kernel finish it
+  }
+}
+
+/** Time a synchronous call, in ms. */
+function timed(fn: () => void): number {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+}
+
+// ---- statistics -------------------------------------------------------------------
+
+/** Results of one job on one target: MiB/s of each run, sorted. */
+type Runs = number[];
+const median = (r: number[]) => r[Math.floor(r.length / 2)];
+const fmt = (x: number) => x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
+const spread = (r: number[]) => `${fmt(r[0])}–${fmt(r[r.length - 1])}`;
+const ratio = (a: Runs | undefined, b: Runs | undefined) => (a && b ? (median(a) / median(b)).toFixed(2) : '-');
+
+const results = new Map<string, Runs>();
+const key = (target: string, job: Job) => `${target}: ${job.name}`;
+
+// ---- fio ------------------------------------------------------------------------
 
 interface Job {
   name: string;
@@ -37,177 +141,786 @@ const JOBS: Job[] = [
   { name: 'rand read 4K qd1', rw: 'randread', bs: '4k', iodepth: 1, reads: true },
   { name: 'rand read 4K qd16', rw: 'randread', bs: '4k', iodepth: 16, reads: true },
 ];
+const WRITE_JOBS = JOBS.filter((j) => !j.reads);
+const READ_JOBS = JOBS.filter((j) => j.reads);
 
-/** MB/s of one fio run on `file`. Sequential jobs are buffered and end in fsync; random ones are O_DIRECT. */
-function fio(file: string, job: Job): number {
+/** What the bench reads of fio's JSON: bandwidth in KiB/s, runtime in ms. */
+interface FioResult {
+  read: { bw: number; runtime: number };
+  write: { bw: number; runtime: number };
+}
+
+function fioJson(file: string, args: string[]): FioResult {
+  const out = run('fio', [
+    '--name=bench',
+    `--filename=${file}`,
+    `--size=${SIZE_MIB}M`,
+    ...args,
+    '--output-format=json',
+  ]);
+  return JSON.parse(out).jobs[0];
+}
+
+/**
+ * MiB/s of one fio run on `file`. Sequential jobs are buffered and end in fsync; random ones
+ * are O_DIRECT, for 8 s, or for `ios` writes (first writes: a quarter of the chunks, so that
+ * most land on a chunk not yet copied).
+ */
+function fio(file: string, job: Job, ios?: number): number {
   const seq = job.bs === '1M';
   if (job.reads) writeFileSync('/proc/sys/vm/drop_caches', '3');
-  const out = execFileSync(
-    'fio',
-    [
-      '--name=bench',
-      `--filename=${file}`,
-      `--rw=${job.rw}`,
-      `--bs=${job.bs}`,
-      `--size=${SIZE_MIB}M`,
-      `--iodepth=${job.iodepth}`,
-      seq ? '--ioengine=psync' : '--ioengine=libaio',
-      seq ? '--end_fsync=1' : '--direct=1',
-      seq ? '--runtime=60' : '--runtime=8',
-      ...(seq ? [] : ['--time_based']),
-      '--output-format=json',
-    ],
-    { encoding: 'utf8', maxBuffer: 1 << 26 },
-  );
-  const j = JSON.parse(out).jobs[0];
-  return (job.reads ? j.read.bw : j.write.bw) / 1024;
-}
-
-function sparse(path: string, mib: number): string {
-  writeFileSync(path, '');
-  truncateSync(path, mib * 2 ** 20);
-  return path;
-}
-
-/** Fill a file with data, so reads are not of holes. */
-function fill(path: string): void {
-  execFileSync('dd', [
-    'if=/dev/urandom',
-    `of=${path}`,
-    'bs=1M',
-    `count=${SIZE_MIB}`,
-    'conv=notrunc,fsync',
-    'status=none',
+  const j = fioJson(file, [
+    `--rw=${job.rw}`,
+    `--bs=${job.bs}`,
+    `--iodepth=${job.iodepth}`,
+    ...(seq ? ['--ioengine=psync', '--end_fsync=1', '--runtime=60'] : []),
+    ...(seq ? [] : ['--ioengine=libaio', '--direct=1', '--runtime=8']),
+    ...(seq ? [] : ios ? [`--number_ios=${ios}`] : ['--time_based']),
   ]);
+  return (job.reads ? j.read.bw : j.write.bw) / 1024; // fio's bw is in KiB/s
 }
 
-async function waitFor(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 100));
-  if (!cond()) throw new Error('timed out waiting for a mount');
-}
-
-const mounted = (mnt: string) => execFileSync('cat', ['/proc/mounts'], { encoding: 'utf8' }).includes(` ${mnt} `);
-
+/** Where a job runs. On a snapfuse mount, `store` is set: background work is waited out before each run. */
 interface Target {
   name: string;
   file: string;
-  before?: (job: Job, run: number) => void; // called before each run (snapfuse: take a fresh snapshot)
+  store?: SnapfuseMount;
+  before?: () => Promise<void>; // called before each run
+  firstWrites?: boolean; // random writes: as many as a quarter of the chunks, not 8 s
 }
 
-async function main(): Promise<void> {
-  const procs: ChildProcess[] = [];
-  const mounts: string[] = [];
-  try {
-    const raw = sparse(join(dir, 'raw.img'), SIZE_MIB);
-    fill(raw);
-    const pt = sparse(join(dir, 'pt.img'), SIZE_MIB);
-    fill(pt);
-    const ptMnt = join(dir, 'pt');
-    mkdirSync(ptMnt);
-    procs.push(
-      spawn(process.execPath, ['--import', 'tsx', 'scripts/passthrough.ts', pt, ptMnt], { cwd: ROOT, stdio: 'ignore' }),
-    );
-    mounts.push(ptMnt);
-    await waitFor(() => mounted(ptMnt));
+async function measure(job: Job, t: Target): Promise<Runs> {
+  const runs: Runs = [];
+  for (let r = 0; r < RUNS; r++) {
+    checkInterrupted();
+    await t.before?.();
+    await t.store?.quiesce();
+    try {
+      const ios = t.firstWrites && t.store ? Math.floor((SIZE_MIB * 2 ** 20) / t.store.chunkSize / 4) : undefined;
+      runs.push(fio(t.file, job, ios));
+    } catch (e) {
+      // say what the store said, if it was the store that refused
+      if (t.store) console.error(t.store.statusLines(/^(store|error) /));
+      throw e;
+    }
+  }
+  runs.sort((a, b) => a - b);
+  results.set(key(t.name, job), runs);
+  console.log(`${job.name} | ${t.name}: ${runs.map(fmt).join(' ')} MiB/s`);
+  return runs;
+}
 
-    const origin = sparse(join(dir, 'origin.img'), SIZE_MIB);
-    fill(origin);
-    const cow = sparse(join(dir, 'origin.cow'), 4 * SIZE_MIB + 256);
-    const cli = join(ROOT, 'dist/src/cli/main.js');
-    execFileSync(process.execPath, [cli, 'format', origin, cow]);
-    const mnt = join(dir, 'snap');
+// ---- snapfuse -------------------------------------------------------------------
+
+/** `snapfuse check --json`, with the two space fields. */
+interface CheckJson {
+  clean: boolean;
+  problems: string[];
+  metadataBytes: number;
+  dataBytes: number;
+}
+
+/** What a store's life showed: for the tables of sections 6 and 7. */
+interface StoreReport {
+  workload: string;
+  snapshots: number;
+  chunkSize: number;
+  peakMiB: number; // VmHWM of the mount daemon
+  endMiB: number; // VmRSS just before the unmount
+  check?: CheckJson;
+}
+const storeReports: StoreReport[] = [];
+
+/** Undo what a failed run left: called in reverse order in `finally`. */
+const cleanups: Array<() => Promise<void>> = [];
+
+let origin = ''; // one origin file serves every store: format does not touch it
+
+/** A store on a fresh COW file over the origin, mounted at its own mountpoint. */
+class SnapfuseMount {
+  readonly control: string;
+  readonly originImg: string;
+  readonly chunkSize: number;
+  private readonly lockFile: string;
+  private isMounted = true;
+
+  private constructor(
+    readonly mnt: string,
+    readonly cow: string,
+  ) {
+    this.control = join(mnt, 'control');
+    this.originImg = join(mnt, 'origin.img');
+    this.chunkSize = Number(this.statusLines(/^chunk-size /)[0].split(' ')[1]);
+    // src/block/store-lock.ts names the lock after the COW's device and inode; it holds the daemon's pid
+    const st = statSync(cow);
+    this.lockFile = join(LOCK_DIR, `${st.dev}-${st.ino}.lock`);
+  }
+
+  /** Format a COW of `cowMiB` (sparse) and mount it. */
+  static mount(name: string, cowMiB: number): SnapfuseMount {
+    const cow = sparse(join(dir, `${name}.cow`), cowMiB);
+    snapfuse('format', origin, cow, ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []));
+    const mnt = join(dir, name);
     mkdirSync(mnt);
-    execFileSync(process.execPath, [cli, 'mount', origin, cow, mnt]);
-    mounts.push(mnt);
-    let snaps = 0;
-    const control = join(mnt, 'control');
+    snapfuse('mount', origin, cow, mnt, ...(WRITE_BACK ? ['--write-back', WRITE_BACK] : []));
+    let store: SnapfuseMount | undefined;
+    cleanups.push(async () => (store ? store.abandon() : umount(mnt)));
+    store = new SnapfuseMount(mnt, cow);
+    return store;
+  }
 
-    const targets: Target[] = [
-      { name: 'raw file', file: raw },
-      { name: 'passthrough', file: join(ptMnt, 'file.img') },
-      { name: 'snapfuse', file: join(mnt, 'origin.img') },
-      {
-        name: 'snapfuse, first writes after a snapshot',
-        file: join(mnt, 'origin.img'),
-        before: (job, run) => {
-          if (job.reads) return;
-          // one snapshot at a time: drop the last run's first
-          if (run > 0) writeFileSync(control, `delete b${snaps - 1}\n`);
-          writeFileSync(control, `create b${snaps++}\n`);
-        },
-      },
-    ];
-    const rows: string[] = [];
-    const results = new Map<string, Map<string, number[]>>();
-    for (const job of JOBS) {
-      for (const t of targets) {
-        if (t.before && job.reads) continue; // reads after a snapshot are the same reads
-        const runs: number[] = [];
-        for (let r = 0; r < RUNS; r++) {
-          t.before?.(job, r);
-          try {
-            runs.push(fio(t.file, job));
-          } catch (e) {
-            // say what the store said, if it was the store that refused
-            if (t.file.startsWith(mnt))
-              console.error(
-                readFileSync(control, 'utf8')
-                  .split('\n')
-                  .filter((l) => /^(store|error) /.test(l)),
-              );
-            throw e;
-          }
-        }
-        // the next target must find no snapshot: drop the one the last run took
-        if (t.before && snaps > 0) writeFileSync(control, `delete b${snaps - 1}\n`);
-        runs.sort((a, b) => a - b);
-        if (!results.has(job.name)) results.set(job.name, new Map());
-        results.get(job.name)!.set(t.name, runs);
-        console.log(`${job.name} | ${t.name}: ${runs.map((x) => x.toFixed(0)).join(' ')} MB/s`);
-      }
+  /** One control command; a refusal names what the status says. */
+  command(line: string): void {
+    try {
+      writeFileSync(this.control, `${line}\n`);
+    } catch (e) {
+      throw new Error(`${line}: ${(e as Error).message} (${this.statusLines(/^error /)[0]})`);
     }
-    for (const [job, byTarget] of results) {
-      const pt = byTarget.get('passthrough')!;
-      const ptMed = pt[Math.floor(pt.length / 2)];
-      for (const [t, runs] of byTarget) {
-        const med = runs[Math.floor(runs.length / 2)];
-        rows.push(
-          `| ${job} | ${t} | ${med.toFixed(0)} | ${runs[0].toFixed(0)}–${runs[runs.length - 1].toFixed(0)} | ${(med / ptMed).toFixed(2)} |`,
-        );
-      }
+  }
+
+  status(): string {
+    return readFileSync(this.control, 'utf8');
+  }
+
+  statusLines(re: RegExp): string[] {
+    return this.status()
+      .split('\n')
+      .filter((l) => re.test(l));
+  }
+
+  snapshotCount(): number {
+    return Number(this.statusLines(/^snapshots /)[0].split(' ')[1]);
+  }
+
+  /** Create `n` snapshots named <prefix><i>, printing progress; returns the mean ms per create. */
+  createMany(n: number, prefix: string, from = 0): number {
+    const start = performance.now();
+    const step = Math.max(1000, Math.ceil(n / 10));
+    for (let i = from; i < from + n; i++) {
+      if ((i - from) % 100 === 0) checkInterrupted();
+      this.command(`create ${prefix}${i}`);
+      if ((i - from + 1) % step === 0)
+        console.log(`  ${count(i - from + 1)} of ${count(n)} snapshots (${elapsed(start)})`);
     }
-    const machine = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
-    const report = [
-      '# Benchmarks',
-      '',
-      `Made by \`scripts/bench.ts\` on ${new Date().toISOString().slice(0, 10)}: Linux ${machine}, ${process.version}, ` +
-        `fio ${execFileSync('fio', ['--version'], { encoding: 'utf8' }).trim()}, files of ${SIZE_MIB} MiB on ${arg('dir', '/var/tmp')}, ` +
-        `${RUNS} runs each, 64 KiB chunks. Sequential jobs are buffered and end in fsync; random ones are O_DIRECT with libaio. ` +
-        'The machine is shared and noisy: read the ratios to the passthrough (measured in the same run), not the absolutes.',
-      '',
-      '| job | target | median MB/s | min–max | ratio to passthrough |',
-      '| --- | --- | --- | --- | --- |',
-      ...rows,
-      '',
-    ].join('\n');
-    mkdirSync(join(ROOT, 'docs'), { recursive: true });
-    writeFileSync(resolve(ROOT, OUT), report);
-    console.log(`\nwrote ${OUT}`);
-  } finally {
-    for (const m of mounts.reverse()) {
-      try {
-        execFileSync('umount', [m]);
-      } catch {
-        execFileSync('umount', ['-l', m]);
-      }
+    return n ? (performance.now() - start) / n : 0;
+  }
+
+  /** Wait until no background work runs: a reclaim after a delete would disturb the next measurement. */
+  async quiesce(): Promise<void> {
+    const idle = () => this.statusLines(/^(reclaim|rollback) /).every((l) => / -( -)?$/.test(l));
+    await waitFor(idle, 'background reclaim to finish', 600_000);
+  }
+
+  /** Peak and current resident memory of the mount daemon, in MiB. */
+  memory(): { peakMiB: number; endMiB: number } {
+    const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]);
+    return { peakMiB: kib('VmHWM') / 1024, endMiB: kib('VmRSS') / 1024 };
+  }
+
+  /** Plain umount, then wait for the daemon to commit, close the store and exit: its lock file goes. */
+  async unmount(): Promise<void> {
+    if (!this.isMounted) return;
+    this.isMounted = false;
+    umount(this.mnt);
+    await waitFor(() => !existsSync(this.lockFile), 'the mount daemon to exit', 300_000);
+  }
+
+  /** Record memory, unmount, check offline (section 7), and give the COW's space back. */
+  async close(workload: string): Promise<StoreReport> {
+    const report: StoreReport = {
+      workload,
+      snapshots: this.snapshotCount(),
+      chunkSize: this.chunkSize,
+      ...this.memory(),
+    };
+    await this.unmount();
+    if (SECTIONS.has(7)) report.check = this.check();
+    rmSync(this.cow, { force: true });
+    storeReports.push(report);
+    return report;
+  }
+
+  private check(): CheckJson {
+    try {
+      return JSON.parse(snapfuse('check', origin, this.cow, '--json'));
+    } catch (e) {
+      // exit 1: problems found; the JSON is on stdout all the same
+      const out = (e as { stdout?: string }).stdout;
+      if (out) return JSON.parse(out);
+      throw e;
     }
-    for (const p of procs) p.kill(); // the passthrough this run started, by its pid
-    await new Promise((r) => setTimeout(r, 1500));
-    rmSync(dir, { recursive: true, force: true });
+  }
+
+  /** After a failure: unmount, and if the daemon does not exit, end it by its pid (we started it). */
+  private async abandon(): Promise<void> {
+    if (this.isMounted && mounted(this.mnt)) umount(this.mnt);
+    this.isMounted = false;
+    const deadline = Date.now() + 60_000;
+    while (existsSync(this.lockFile) && Date.now() < deadline) await sleep(100);
+    if (!existsSync(this.lockFile)) return;
+    const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+    console.error(`bench: the daemon ${pid} did not exit after the unmount; SIGTERM`);
+    if (pid > 0) process.kill(pid, 'SIGTERM');
   }
 }
 
-main().catch((e) => {
-  console.error(`bench: ${(e as Error).message}`);
-  process.exitCode = 1;
-});
+/** Generous: 8x the origin, plus what the store may copy, plus room for metadata. Sparse, so free until used. */
+const cowMiB = (copiesMiB: number) => 8 * SIZE_MIB + copiesMiB + 1024;
+/** What a store may copy when each run of each write job starts after a fresh snapshot: the origin, at most. */
+const writeJobsCopies = RUNS * WRITE_JOBS.length * SIZE_MIB;
+
+/**
+ * Before each run, a new snapshot replaces the one the last run took: every write of the
+ * run is a first write since a snapshot (a copy-out), and the number of snapshots stays.
+ * `drop()` deletes the last one.
+ */
+function freshSnapshots(store: SnapfuseMount): { before: () => Promise<void>; drop: () => void } {
+  let made = 0;
+  let last: string | null = null;
+  const drop = () => {
+    if (last) store.command(`delete ${last}`);
+    last = null;
+  };
+  const before = async () => {
+    drop();
+    last = `fresh${made++}`;
+    store.command(`create ${last}`);
+  };
+  return { before, drop };
+}
+
+// ---- the passthrough ----------------------------------------------------------------
+
+async function startPassthrough(): Promise<string> {
+  const file = sparse(join(dir, 'pt.img'), SIZE_MIB);
+  fill(file);
+  const mnt = join(dir, 'pt');
+  mkdirSync(mnt);
+  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/passthrough.ts', file, mnt], {
+    cwd: ROOT,
+    stdio: 'ignore',
+  });
+  cleanups.push(async () => {
+    if (mounted(mnt)) umount(mnt);
+    proc.kill(); // the passthrough this run started, by its pid: it does not notice an umount
+    for (let i = 0; i < 50 && proc.exitCode === null && proc.signalCode === null; i++) await sleep(100);
+  });
+  await waitFor(() => mounted(mnt), 'the passthrough mount');
+  return join(mnt, 'file.img');
+}
+
+// ---- the report -------------------------------------------------------------------
+
+interface Table {
+  section: number;
+  title: string;
+  text: string;
+  head: string[];
+  rows: string[][];
+}
+const tables: Table[] = [];
+
+function markdownTable(head: string[], rows: string[][]): string[] {
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ];
+}
+
+// ---- sections 1 and 2 ---------------------------------------------------------------
+
+/**
+ * The raw file and the passthrough (the baseline every ratio uses), snapfuse with no
+ * snapshot (section 1) and right after one (section 2), job by job, so that the targets
+ * of one job run close in time.
+ */
+async function originJobs(raw: string, pt: string): Promise<void> {
+  const store = SECTIONS.has(1) || SECTIONS.has(2) ? SnapfuseMount.mount('origin', cowMiB(writeJobsCopies)) : null;
+  const fresh = store && freshSnapshots(store);
+  for (const job of JOBS) {
+    await measure(job, { name: 'raw file', file: raw });
+    await measure(job, { name: 'passthrough', file: pt });
+    if (store && SECTIONS.has(1)) await measure(job, { name: 'snapfuse', file: store.originImg, store });
+    if (store && fresh && SECTIONS.has(2) && !job.reads) {
+      await measure(job, {
+        name: 'after a snapshot',
+        file: store.originImg,
+        store,
+        before: fresh.before,
+        firstWrites: true,
+      });
+      fresh.drop(); // the next target finds no snapshot
+    }
+  }
+  if (store) await store.close('sections 1–2: origin jobs, first writes after a snapshot');
+
+  const pts = (job: Job) => results.get(key('passthrough', job));
+  const row = (job: Job, target: string) => {
+    const r = results.get(key(target, job))!;
+    return [job.name, target, fmt(median(r)), spread(r), ratio(r, pts(job))];
+  };
+  const targets = ['raw file', 'passthrough', ...(SECTIONS.has(1) ? ['snapfuse'] : [])];
+  tables.push({
+    section: 1,
+    title: 'Origin jobs, no snapshot',
+    text: "fio on a raw file, on the passthrough and on snapfuse's `origin.img` with no snapshot.",
+    head: ['job', 'target', 'median MiB/s', 'min–max', 'ratio to passthrough'],
+    rows: JOBS.flatMap((job) => targets.map((t) => row(job, t))),
+  });
+  if (!SECTIONS.has(2)) return;
+  tables.push({
+    section: 2,
+    title: 'First writes after a snapshot',
+    text:
+      "Each run starts right after a new snapshot (the previous run's is deleted first, and its reclaim waited out), " +
+      'so the first write to each chunk is a copy-out: every write of the sequential job; the random jobs write as ' +
+      'many 4 KiB blocks as a quarter of the chunks, so most of their writes are first writes too. The ' +
+      'passthrough ratio compares with its 8 s random runs.',
+    head: ['job', 'median MiB/s', 'min–max', 'ratio to passthrough', 'ratio to no snapshot'],
+    rows: WRITE_JOBS.map((job) => {
+      const r = results.get(key('after a snapshot', job))!;
+      return [job.name, fmt(median(r)), spread(r), ratio(r, pts(job)), ratio(r, results.get(key('snapfuse', job)))];
+    }),
+  });
+}
+
+// ---- section 3 ------------------------------------------------------------------
+
+const countTarget = (n: number) => `${count(n)} snapshot${n === 1 ? '' : 's'}`;
+
+/** The write jobs with N snapshots existing: N-1 old ones and the fresh one each run starts after. */
+async function snapshotCounts(): Promise<void> {
+  for (const n of SNAPSHOT_COUNTS) {
+    // a store per count, so each starts from the same state
+    const store = SnapfuseMount.mount(`count${n}`, cowMiB(writeJobsCopies));
+    console.log(`section 3: ${count(n)} snapshots`);
+    store.createMany(n - 1, 'old');
+    const fresh = freshSnapshots(store);
+    for (const job of WRITE_JOBS) {
+      const target = { name: countTarget(n), file: store.originImg, store, before: fresh.before, firstWrites: true };
+      await measure(job, target);
+    }
+    await store.close(`section 3: write jobs with ${countTarget(n)}`);
+  }
+  const first = countTarget(SNAPSHOT_COUNTS[0]);
+  tables.push({
+    section: 3,
+    title: 'Writes with many snapshots',
+    text:
+      `For each count N, a new store gets N-1 snapshots, then each run of a write job starts right after one more ` +
+      `(replacing the previous run's), so N exist while it runs and the writes copy out as in section 2. ` +
+      `One copy serves every snapshot, so the cost must not grow with N: the last column is the ratio to ${first}.\n\n` +
+      '![origin write throughput against the number of snapshots](bench-snapshots.svg)',
+    head: ['job', 'snapshots', 'median MiB/s', 'min–max', 'ratio to passthrough', `ratio to ${first}`],
+    rows: WRITE_JOBS.flatMap((job) =>
+      SNAPSHOT_COUNTS.map((n) => {
+        const r = results.get(key(countTarget(n), job))!;
+        const pt = results.get(key('passthrough', job));
+        return [job.name, count(n), fmt(median(r)), spread(r), ratio(r, pt), ratio(r, results.get(key(first, job)))];
+      }),
+    ),
+  });
+}
+
+// ---- section 4 ------------------------------------------------------------------
+
+/** Reads of two snapshot images: one whose every chunk is in the COW, one that shares all with the origin. */
+async function snapshotReads(): Promise<void> {
+  const store = SnapfuseMount.mount('reads', cowMiB(SIZE_MIB));
+  store.command('create copied');
+  console.log('section 4: rewriting the origin');
+  fill(store.originImg); // every chunk changes: `copied` reads them all from the COW
+  store.command('create shared'); // reads every chunk from the origin file
+  const images = ['copied', 'shared'];
+  for (const job of READ_JOBS) {
+    for (const id of images) {
+      await measure(job, { name: `snapshot ${id}`, file: join(store.mnt, 'snapshots', `${id}.img`), store });
+    }
+  }
+  await store.close('section 4: a snapshot copied whole, one shared, reads');
+  const what: Record<string, string> = { copied: 'all in the COW', shared: 'all shared with the origin' };
+  tables.push({
+    section: 4,
+    title: 'Snapshot image reads',
+    text:
+      'Read jobs on `snapshots/<id>.img`: `copied` was taken before the whole origin was rewritten, so every chunk ' +
+      "it reads is a COW chunk; `shared` was taken after, so every chunk it reads is still the origin's.",
+    head: ['job', 'snapshot', 'median MiB/s', 'min–max', 'ratio to passthrough'],
+    rows: READ_JOBS.flatMap((job) =>
+      images.map((id) => {
+        const r = results.get(key(`snapshot ${id}`, job))!;
+        return [
+          job.name,
+          `${id} (${what[id]})`,
+          fmt(median(r)),
+          spread(r),
+          ratio(r, results.get(key('passthrough', job))),
+        ];
+      }),
+    ),
+  });
+}
+
+// ---- section 5 ------------------------------------------------------------------
+
+/** Create and delete through the control file, timed from here (open, write, close), with few and many snapshots. */
+async function createDeleteLatency(): Promise<void> {
+  const store = SnapfuseMount.mount('latency', cowMiB(0));
+  const rows: string[][] = [];
+  let made = 0;
+  for (const n of LATENCY_COUNTS) {
+    console.log(`section 5: growing to ${count(n)} snapshots`);
+    const bulk = store.createMany(n - made, 'keep', made);
+    made = n;
+    const creates: number[] = [];
+    const deletes: number[] = [];
+    const stats: number[] = [];
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      await store.quiesce(); // the last delete's reclaim
+      creates.push(timed(() => store.command(`create lat${n}-${i}`)));
+      deletes.push(timed(() => store.command(`delete lat${n}-${i}`)));
+      // a getattr of the control file renders the whole status (one line per snapshot): its share of the above
+      stats.push(timed(() => statSync(store.control)));
+    }
+    for (const r of [creates, deletes, stats]) r.sort((a, b) => a - b);
+    const ms = (x: number) => x.toFixed(1);
+    const max = (r: number[]) => r[r.length - 1];
+    const row = [count(n), ms(median(creates)), ms(max(creates)), ms(median(deletes)), ms(max(deletes))];
+    row.push(ms(bulk), ms(median(stats)));
+    console.log(`  ${row.join(' | ')}`);
+    rows.push(row);
+  }
+  await store.close(`section 5: ${count(made)} snapshots, no data written`);
+  tables.push({
+    section: 5,
+    title: 'Snapshot create and delete latency',
+    text:
+      `\`echo create lat > control\` and \`echo delete lat > control\` as \`writeFileSync\` calls from the bench, ` +
+      `${LATENCY_SAMPLES} of each with N snapshots existing (each delete's reclaim waited out before the next ` +
+      'create). The snapshots share all their data with the origin. "Bulk create" is the mean of the creates that ' +
+      'made the N; "stat of control" the median time of a `stat` of the control file, which renders the status, ' +
+      'one line per snapshot.',
+    head: [
+      'snapshots',
+      'create median ms',
+      'create max ms',
+      'delete median ms',
+      'delete max ms',
+      'bulk create ms each',
+      'stat of control ms',
+    ],
+    rows,
+  });
+}
+
+// ---- section 6 ------------------------------------------------------------------
+
+/** Many snapshots with random origin writes between them; the daemon's peak memory at the end. */
+async function memoryUnderWrites(): Promise<void> {
+  const store = SnapfuseMount.mount('memory', cowMiB(RSS_WRITE_MIB));
+  const chunk = store.chunkSize;
+  // chunk-sized writes, so each is one copy-out (with the default sizes: 4 MiB between snapshots)
+  const perSnapshot = Math.max(1, Math.round((RSS_WRITE_MIB * 2 ** 20) / RSS_SNAPSHOTS / chunk)) * chunk;
+  const writtenMiB = (perSnapshot * RSS_SNAPSHOTS) / 2 ** 20;
+  console.log(`section 6: ${count(RSS_SNAPSHOTS)} snapshots, ${perSnapshot / 1024} KiB of random writes after each`);
+  const start = performance.now();
+  let writingMs = 0; // fio's own time writing: without the creates and fio's start-up (about 0.3 s each)
+  for (let i = 0; i < RSS_SNAPSHOTS; i++) {
+    checkInterrupted();
+    store.command(`create w${i}`);
+    // a different seed each time, so the writes spread over the origin
+    writingMs += fioJson(store.originImg, [
+      '--rw=randwrite',
+      `--bs=${chunk}`,
+      `--io_size=${perSnapshot}`,
+      `--randseed=${i + 1}`,
+      '--ioengine=libaio',
+      '--direct=1',
+      '--iodepth=16',
+    ]).write.runtime;
+    if ((i + 1) % Math.ceil(RSS_SNAPSHOTS / 10) === 0) console.log(`  ${count(i + 1)} snapshots (${elapsed(start)})`);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const report = await store.close(
+    `section 6: ${count(RSS_SNAPSHOTS)} snapshots, ${count(writtenMiB)} MiB of random writes between them`,
+  );
+  const cacheSize = mountDefaults().get('cache-size');
+  tables.push({
+    section: 6,
+    title: 'Memory of the mount daemon',
+    text:
+      `The workload: ${count(RSS_SNAPSHOTS)} snapshots, each followed by ${perSnapshot / 1024} KiB of random ` +
+      `${chunk / 1024} KiB writes to the origin (fio, O_DIRECT, qd16, each write a copy-out), ` +
+      `${count(writtenMiB)} MiB in all, in ${seconds.toFixed(0)} s with the creates and fio's start-ups; the writes ` +
+      `themselves ran at ${fmt(writtenMiB / (writingMs / 1000))} MiB/s. Its daemon's peak RSS: **${report.peakMiB.toFixed(0)} MiB** (metadata cache budget ` +
+      `${cacheSize ? `${Number(cacheSize) / 2 ** 20} MiB` : 'default'}). Each store of this run had a daemon of its ` +
+      'own: VmHWM and VmRSS from /proc/<pid>/status just before its unmount.',
+    head: ['store', 'snapshots at the end', 'peak RSS MiB (VmHWM)', 'RSS at the end MiB'],
+    rows: [], // filled at the end, from every store
+  });
+}
+
+// ---- tables from every store: 6 and 7 -------------------------------------------------
+
+function storeTables(): void {
+  const memory = tables.find((t) => t.section === 6);
+  const rows = storeReports.map((s) => [s.workload, count(s.snapshots), s.peakMiB.toFixed(0), s.endMiB.toFixed(0)]);
+  if (memory) memory.rows = rows;
+  else
+    tables.push({
+      section: 6,
+      title: 'Memory of the mount daemons',
+      text: "VmHWM and VmRSS from /proc/<pid>/status of each store's daemon just before its unmount.",
+      head: ['store', 'snapshots at the end', 'peak RSS MiB (VmHWM)', 'RSS at the end MiB'],
+      rows,
+    });
+  if (!SECTIONS.has(7)) return;
+  const checked = storeReports.filter((s) => s.check);
+  tables.push({
+    section: 7,
+    title: 'Metadata per copied chunk',
+    text:
+      'After each workload the store is unmounted and `snapfuse check --json` run offline: `metadataBytes` is the ' +
+      'space of superblocks, B-tree nodes and space-map bitmaps, `dataBytes` that of the COW chunks exceptions ' +
+      'reference.',
+    head: [
+      'store',
+      'snapshots',
+      'copied chunks',
+      'copied MiB',
+      'metadata MiB',
+      'metadata bytes per chunk',
+      'metadata / copied',
+      'check',
+    ],
+    rows: checked.map((s) => {
+      const c = s.check!;
+      const chunks = c.dataBytes / s.chunkSize;
+      return [
+        s.workload,
+        count(s.snapshots),
+        count(chunks),
+        fmt(c.dataBytes / 2 ** 20),
+        fmt(c.metadataBytes / 2 ** 20),
+        chunks ? count(Math.round(c.metadataBytes / chunks)) : '-',
+        c.dataBytes ? `${((100 * c.metadataBytes) / c.dataBytes).toFixed(2)}%` : '-',
+        c.clean ? 'clean' : `${c.problems.length} problems: ${c.problems[0]}`,
+      ];
+    }),
+  });
+}
+
+// ---- the chart --------------------------------------------------------------------
+
+/** Medians of each write job against the number of snapshots: 0 from section 1, the rest from section 3. */
+function chartSeries(): Array<{ name: string; points: Array<{ n: number; r: Runs }> }> {
+  const targets: Array<[number, string]> = [
+    [0, 'snapfuse'],
+    ...SNAPSHOT_COUNTS.map((n): [number, string] => [n, countTarget(n)]),
+  ];
+  return WRITE_JOBS.map((job) => ({
+    name: job.name,
+    points: targets.flatMap(([n, t]) => {
+      const r = results.get(key(t, job));
+      return r ? [{ n, r }] : [];
+    }),
+  }));
+}
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+
+/** A line chart, hand-written: categorical x (the snapshot counts), log y (throughputs differ 100-fold), min–max whiskers. */
+function chartSvg(series: ReturnType<typeof chartSeries>): string {
+  const W = 720;
+  const H = 440;
+  const left = 80;
+  const right = 190;
+  const top = 60;
+  const bottom = 70;
+  const xs = [0, ...SNAPSHOT_COUNTS];
+  const x = (n: number) => left + ((xs.indexOf(n) + 0.5) * (W - left - right)) / xs.length;
+  const values = series.flatMap((s) => s.points.flatMap((p) => p.r));
+  const lo = Math.floor(Math.log10(Math.min(...values)));
+  const hi = Math.ceil(Math.log10(Math.max(...values)));
+  const y = (v: number) => top + ((hi - Math.log10(v)) * (H - top - bottom)) / Math.max(1, hi - lo);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">snapfuse origin writes against existing snapshots</text>`,
+    `<text x="${W / 2}" y="42" text-anchor="middle" fill="#555">0: no snapshot, no copy-out; 1 and more: first writes after the newest (copy-outs)</text>`,
+  ];
+  const label = (v: number) => (v >= 1 ? count(v) : String(Number(v.toPrecision(1))));
+  for (let d = lo; d <= hi; d++) {
+    const v = 10 ** d;
+    out.push(`<line x1="${left}" x2="${W - right}" y1="${y(v)}" y2="${y(v)}" stroke="#ccc"/>`);
+    out.push(`<text x="${left - 8}" y="${y(v) + 4}" text-anchor="end">${label(v)}</text>`);
+    if (d === hi) break;
+    for (const m of [2, 5]) {
+      // minor ticks: with only a decade or two, the eye needs more than the powers of ten
+      out.push(`<line x1="${left}" x2="${W - right}" y1="${y(m * v)}" y2="${y(m * v)}" stroke="#eee"/>`);
+      out.push(`<text x="${left - 8}" y="${y(m * v) + 4}" text-anchor="end" fill="#777">${label(m * v)}</text>`);
+    }
+  }
+  for (const n of xs) out.push(`<text x="${x(n)}" y="${H - bottom + 20}" text-anchor="middle">${count(n)}</text>`);
+  out.push(
+    `<line x1="${left}" x2="${W - right}" y1="${H - bottom}" y2="${H - bottom}" stroke="black"/>`,
+    `<line x1="${left}" x2="${left}" y1="${top}" y2="${H - bottom}" stroke="black"/>`,
+    `<text x="${(left + W - right) / 2}" y="${H - 20}" text-anchor="middle">snapshots existing while the job runs</text>`,
+    `<text transform="translate(22 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">median MiB/s (log scale; bars: min–max)</text>`,
+  );
+  series.forEach((s, i) => {
+    const c = colours[i % colours.length];
+    const pts = s.points.map((p) => `${x(p.n).toFixed(1)},${y(median(p.r)).toFixed(1)}`).join(' ');
+    out.push(`<polyline points="${pts}" fill="none" stroke="${c}" stroke-width="2"/>`);
+    for (const p of s.points) {
+      const [px, min, max] = [x(p.n), p.r[0], p.r[p.r.length - 1]];
+      out.push(`<line x1="${px}" x2="${px}" y1="${y(min)}" y2="${y(max)}" stroke="${c}"/>`);
+      out.push(`<circle cx="${px}" cy="${y(median(p.r))}" r="3.5" fill="${c}"/>`);
+    }
+    const ly = top + 10 + i * 22;
+    out.push(
+      `<line x1="${W - right + 20}" x2="${W - right + 44}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"/>`,
+    );
+    out.push(`<text x="${W - right + 50}" y="${ly + 4}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>', '');
+  return out.join('\n');
+}
+
+// ---- the header -------------------------------------------------------------------
+
+/** The mount command's options and their defaults, from its --help (yargs wraps the default onto the next line). */
+function mountDefaults(): Map<string, string> {
+  const help = snapfuse('mount', '--help').replace(/\s+/g, ' ');
+  const found = new Map<string, string>();
+  for (const m of help.matchAll(/--([a-z][a-z-]*) (?:(?!--[a-z]).)*?\[default: "?([^"\]]*)"?\]/g))
+    found.set(m[1], m[2]);
+  return found;
+}
+
+const tryRun = (cmd: string, args: string[]) => {
+  try {
+    return run(cmd, args).trim();
+  } catch {
+    return '?';
+  }
+};
+
+function header(chunkSize: number | undefined, minutes: number): string[] {
+  const pkg = (p: string) => JSON.parse(readFileSync(join(ROOT, p), 'utf8')).version;
+  const commit = tryRun('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']);
+  // --no-optional-locks: read only, never refresh the index someone else may be using
+  const dirty = tryRun('git', ['-C', ROOT, '--no-optional-locks', 'status', '--porcelain', '--untracked-files=no']);
+  const cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '?';
+  const defaults = mountDefaults();
+  const mib = (bytes: string) => `${Number(bytes) / 2 ** 20} MiB`;
+  const writeBack = WRITE_BACK
+    ? `--write-back ${WRITE_BACK}`
+    : defaults.has('write-back')
+      ? `--write-back ${mib(defaults.get('write-back')!)} (default)`
+      : 'no --write-back option in this build';
+  const options = [
+    chunkSize
+      ? `chunk size ${chunkSize / 1024} KiB${CHUNK_SIZE ? '' : ' (format default)'}`
+      : 'chunk size: no store made',
+    writeBack,
+    defaults.has('cache-size') ? `--cache-size ${mib(defaults.get('cache-size')!)} (default)` : '',
+  ].filter(Boolean);
+  const args = process.argv.slice(2).join(' ');
+  return [
+    '# Benchmarks',
+    '',
+    `Made by \`npx tsx scripts/bench.ts${args ? ` ${args}` : ''}\` on ${new Date().toISOString().slice(0, 10)}, ` +
+      `in ${minutes.toFixed(0)} minutes.`,
+    '',
+    ...markdownTable(
+      ['', ''],
+      [
+        ['machine', `Linux ${release()}, ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`],
+        [
+          'files',
+          `on ${BASE_DIR} (${tryRun('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--target', BASE_DIR]).replace(/\s+/, ' on ')})`,
+        ],
+        [
+          'versions',
+          `snapfuse ${pkg('package.json')} (${commit}${dirty ? ' with uncommitted changes' : ''}), Node ${process.version}, ` +
+            `${tryRun('fio', ['--version'])}, fuse-native ${pkg('node_modules/fuse-native/package.json')}, ` +
+            `libfuse ${tryRun('dpkg-query', ['-W', '-f', '${Version}', 'libfuse2'])}`,
+        ],
+        ['snapfuse options', options.join(', ')],
+        ['sizes', `origin ${count(SIZE_MIB)} MiB; ${RUNS} run${RUNS === 1 ? '' : 's'} of each job and target`],
+      ],
+    ),
+    '',
+    'Sequential jobs are buffered and end in fsync; random ones are O_DIRECT with libaio, 8 s each. Read jobs start ' +
+      'with dropped caches. Before every run on snapfuse the bench waits until no background work runs (`reclaim -` ' +
+      'in the status). Throughput is the median of the runs, with min–max. The machine is shared and noisy: read the ' +
+      'ratios to the passthrough (a bare fuse-native file with the same mount options, measured in the same run), not ' +
+      'the absolutes.',
+    '',
+  ];
+}
+
+function report(chunkSize: number | undefined, minutes: number): string {
+  const body = tables
+    .sort((a, b) => a.section - b.section)
+    .flatMap((t) => [`## ${t.section}. ${t.title}`, '', t.text, '', ...markdownTable(t.head, t.rows), '']);
+  return [...header(chunkSize, minutes), ...body].join('\n');
+}
+
+// ---- main -------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  if (!Number.isInteger(SIZE_MIB) || SIZE_MIB < 16 || !Number.isInteger(RUNS) || RUNS < 1)
+    throw new Error('--size takes whole MiB from 16, --runs a whole number from 1');
+  if (!existsSync(CLI)) throw new Error(`no ${CLI}: run npx tsc -p tsconfig.json first`);
+  const start = performance.now();
+  origin = sparse(join(dir, 'origin.img'), SIZE_MIB);
+  fill(origin);
+  const baseline = [1, 2, 3, 4].some((s) => SECTIONS.has(s));
+  if (baseline) {
+    const raw = sparse(join(dir, 'raw.img'), SIZE_MIB);
+    fill(raw);
+    await originJobs(raw, await startPassthrough());
+  }
+  if (SECTIONS.has(3)) await snapshotCounts();
+  if (SECTIONS.has(4)) await snapshotReads();
+  if (SECTIONS.has(5)) await createDeleteLatency();
+  if (SECTIONS.has(6)) await memoryUnderWrites();
+  storeTables();
+
+  const chunkSize = storeReports[0]?.chunkSize;
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, report(chunkSize, (performance.now() - start) / 60_000));
+  console.log(`\nwrote ${OUT}`);
+  if (SECTIONS.has(1) && SECTIONS.has(3)) {
+    writeFileSync(CHART, chartSvg(chartSeries()));
+    console.log(`wrote ${CHART}`);
+  }
+}
+
+async function cleanUp(): Promise<void> {
+  for (const undo of cleanups.reverse()) {
+    try {
+      await undo();
+    } catch (e) {
+      console.error(`bench: cleaning up: ${(e as Error).message}`);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// Ctrl-C also reaches fio (same process group), which fails the run: then `finally` cleans up.
+process.on('SIGINT', () => (interrupted = true));
+process.on('SIGTERM', () => (interrupted = true));
+
+main()
+  .catch((e) => {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exitCode = 1;
+  })
+  .finally(cleanUp);

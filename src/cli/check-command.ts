@@ -1,18 +1,20 @@
 // `snapfuse check <origin> <cow>`: open the store read-only (refusing one that is
 // mounted), walk all its metadata, and list what is wrong. A store that cannot even be
-// opened is reported the same way, in one line.
+// opened is reported the same way, in one line. With --json the result also says how much
+// of the store is metadata and how much copied data (absent when the store did not open).
 import { SingleBar } from 'cli-progress';
 import { openFiles } from '../engine/open-files';
-import { checkStore, scrubData } from '../engine/check';
+import { checkStoreReport, scrubData, SpaceUsage } from '../engine/check';
 import { isStoreError } from '../errors';
 
-export interface CheckResult {
+export interface CheckResult extends Partial<SpaceUsage> {
   clean: boolean;
   problems: string[];
 }
 
 export async function runCheck(origin: string, cow: string, json: boolean, data: boolean): Promise<CheckResult> {
   let problems: string[];
+  let usage: SpaceUsage | undefined;
   const bar =
     process.stderr.isTTY && !json
       ? new SingleBar({ format: 'check {phase} [{bar}] {percentage}%', stream: process.stderr })
@@ -25,7 +27,9 @@ export async function runCheck(origin: string, cow: string, json: boolean, data:
         bar?.setTotal(total);
         bar?.update(done, { phase });
       };
-      problems = await checkStore(opened.store.internals, progress);
+      const { problems: found, ...counted } = await checkStoreReport(opened.store.internals, progress);
+      problems = found;
+      usage = counted;
       if (data) problems.push(...(await scrubData(opened.store.internals, progress)));
     } finally {
       bar?.stop();
@@ -35,5 +39,5 @@ export async function runCheck(origin: string, cow: string, json: boolean, data:
     if (isStoreError(e, 'LOCKED')) throw e; // in use: nothing was checked
     problems = [(e as Error).message];
   }
-  return { clean: problems.length === 0, problems };
+  return { clean: problems.length === 0, problems, ...usage };
 }

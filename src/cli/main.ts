@@ -141,7 +141,7 @@ export function cli(argv: string[]): Argv {
         y
           .positional('origin', { type: 'string', demandOption: true })
           .positional('cow', { type: 'string', demandOption: true })
-          .option('json', { type: 'boolean', default: false, describe: 'print {"clean": ..., "problems": [...]}' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {"clean", "problems", "metadataBytes", "dataBytes"}' })
           .option('data', {
             type: 'boolean',
             default: false,

@@ -7,24 +7,49 @@
 //   - space: every referenced block owned once and marked used, every used block
 //     owned (no leak), the free count true.
 // It reads the current state (committed plus this transaction): run it on a quiet store.
-import { readU64 } from '../format/layout';
+// On the way it counts what the space holds: metadata blocks and referenced COW chunks.
+import { BLOCK_SIZE, readU64 } from '../format/layout';
 import { ExceptionKind, unpackException, VersionKind } from '../format/records';
 import { BTree } from '../btree/btree';
 import { Core } from './core';
 
 export type Progress = (phase: string, done: number, total: number) => void;
 
+/** What the store's space holds, as far as the walk could read it. */
+export interface SpaceUsage {
+  /** Blocks owned by superblocks, B-tree nodes and space-map bitmaps, in bytes. */
+  metadataBytes: number;
+  /** COW chunks referenced by exceptions, in bytes: whole chunks, even for the origin's short last one. */
+  dataBytes: number;
+}
+
+export interface CheckReport extends SpaceUsage {
+  problems: string[];
+}
+
+/** The problems of the store, one line each; none when it is sound. */
 export async function checkStore(core: Core, progress: Progress = () => undefined): Promise<string[]> {
+  return (await checkStoreReport(core, progress)).problems;
+}
+
+/** The problems, and the space usage counted on the way. */
+export async function checkStoreReport(core: Core, progress: Progress = () => undefined): Promise<CheckReport> {
   return core.meta.run(async () => {
     const problems: string[] = [];
     const owner = new Map<number, string>();
+    let metadataBlocks = 0;
+    let dataChunks = 0;
     const own = (b: number, who: string) => {
       const had = owner.get(b);
       if (had) problems.push(`block ${b} is owned twice: by ${had} and by ${who}`);
       else owner.set(b, who);
     };
-    own(0, 'superblock 0');
-    own(1, 'superblock 1');
+    const ownMetadata = (b: number, who: string) => {
+      metadataBlocks++;
+      own(b, who);
+    };
+    ownMetadata(0, 'superblock 0');
+    ownMetadata(1, 'superblock 1');
 
     // ---- trees -------------------------------------------------------------------
     const trees: Array<[string, BTree]> = [
@@ -36,14 +61,14 @@ export async function checkStore(core: Core, progress: Progress = () => undefine
     const sound = new Set<BTree>();
     for (const [name, tree] of trees) {
       try {
-        await tree.walk((loc) => own(loc, `${name} node`));
+        await tree.walk((loc) => ownMetadata(loc, `${name} node`));
         sound.add(tree);
       } catch (e) {
         problems.push(`${name}: ${(e as Error).message}`);
       }
     }
     if (sound.has(core.sm.index)) {
-      for await (const [i, , value] of core.sm.index.entries()) own(readU64(value, 0), `space-map bitmap ${i}`);
+      for await (const [i, , value] of core.sm.index.entries()) ownMetadata(readU64(value, 0), `space-map bitmap ${i}`);
     }
 
     // ---- versions ----------------------------------------------------------------
@@ -85,6 +110,7 @@ export async function checkStore(core: Core, progress: Progress = () => undefine
             problems.push(`${where}: COW chunk at block ${e.block} is misaligned or outside the COW`);
             continue;
           }
+          dataChunks++;
           for (let b = e.block; b < e.block + core.chunkBlocks; b++) own(b, where);
         }
         if (key !== lastKey && o) {
@@ -117,7 +143,7 @@ export async function checkStore(core: Core, progress: Progress = () => undefine
         problems.push(`space map counts ${counts.total - counts.free} used blocks, its bits say ${used}`);
       }
     }
-    return problems;
+    return { problems, metadataBytes: metadataBlocks * BLOCK_SIZE, dataBytes: dataChunks * core.chunkSize };
   });
 }
 

@@ -77,7 +77,7 @@ export interface StoreStatus {
   totalBytes: number;
   freeBytes: number;
   usedBytes: number;
-  snapshots: SnapshotInfo[];
+  snapshots: readonly SnapshotInfo[];
   reclaim: number | null; // fraction done of the running reclaim pass
   rollback: number | null; // fraction done of the running rollback
   rollbackId: string | null; // the snapshot the running rollback copies
@@ -89,6 +89,7 @@ export class Store {
   private readonly data: DataPath;
   private readonly reclaimer: Reclaimer;
   private rollbackJob: RollbackJob | null = null;
+  private listed: { key: number; list: readonly SnapshotInfo[] } | null = null;
   private rollbackDone: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -263,8 +264,18 @@ export class Store {
     return v ? this.info(v) : null;
   }
 
-  snapshots(): SnapshotInfo[] {
-    return this.core.versions.snapshots(0).map((v) => this.info(v));
+  /** Live snapshots, oldest first. The list is shared until the next change: do not modify it. */
+  snapshots(): readonly SnapshotInfo[] {
+    const { versions } = this.core;
+    if (this.listed?.key !== versions.namesChanged) {
+      this.listed = { key: versions.namesChanged, list: versions.snapshots(0).map((v) => this.info(v)) };
+    }
+    return this.listed.list;
+  }
+
+  /** The generation of the snapshot list, for caches of what is made from it. */
+  get snapshotsChanged(): number {
+    return this.core.versions.namesChanged;
   }
 
   /**

@@ -31,7 +31,9 @@ export interface StatusInput {
   totalBytes: number;
   usedBytes: number;
   freeBytes: number;
-  snapshots: SnapshotStatus[];
+  snapshots: readonly SnapshotStatus[];
+  /** The snapshot lines, if the caller keeps them already made (formatSnapshotLines). */
+  snapshotLines?: readonly string[];
   /** Fraction done (0..1) of the running reclaim; null when none runs. */
   reclaim: number | null;
   rollback: { id: string; done: number } | null;
@@ -221,15 +223,21 @@ function errorLine(e: StatusInput['lastError']): string {
   return message === '' ? `error ${e.errno}` : `error ${e.errno} ${message}`;
 }
 
+/** The status's lines for these snapshots. */
+export function formatSnapshotLines(snapshots: readonly SnapshotStatus[]): string[] {
+  return snapshots.map(snapshotLine);
+}
+
 /** The text read from the control file: one fact per line, fixed order (DESIGN.md section 2). */
 export function formatStatus(s: StatusInput): string {
   const rollback = s.rollback === null ? `${NONE} ${NONE}` : `${statusId(s.rollback.id)} ${percent(s.rollback.done)}`;
+  const snapshotLines = s.snapshotLines ?? formatSnapshotLines(s.snapshots);
   const lines = [
     `origin-size ${byteCount('origin size', s.originSize)}`,
     `chunk-size ${byteCount('chunk size', s.chunkSize)}`,
     `store ${byteCount('used', s.usedBytes)} ${byteCount('total', s.totalBytes)} ${byteCount('free', s.freeBytes)}`,
-    `snapshots ${s.snapshots.length}`,
-    ...s.snapshots.map(snapshotLine),
+    `snapshots ${snapshotLines.length}`,
+    ...snapshotLines,
     `reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`,
     `rollback ${rollback}`,
     errorLine(s.lastError),

@@ -13,7 +13,7 @@ import { constants } from 'os';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, Store } from '../engine/store';
-import { formatStatus, MAX_COMMAND_BYTES, parseCommand } from './control';
+import { formatSnapshotLines, formatStatus, MAX_COMMAND_BYTES, parseCommand } from './control';
 
 const debug = createDebug('snapfuse:fuse');
 const debugIo = createDebug('snapfuse:io'); // one line per image read and write
@@ -35,6 +35,7 @@ export class Handlers {
   private nextFd = 1;
   private readonly mounted = new Date();
   private statusText = '';
+  private snapshotLines: { key: number; lines: string[] } | null = null;
   private lastError: { errno: string; message: string } | null = null;
 
   constructor(private readonly store: Store) {}
@@ -47,19 +48,27 @@ export class Handlers {
   /** The status as the control file shows it, rendered now. */
   renderStatus(): string {
     const s = this.store.status();
+    // a line per snapshot: made again only when the snapshots change (thousands of them)
+    if (this.snapshotLines?.key !== this.store.snapshotsChanged) {
+      const lines = formatSnapshotLines(
+        s.snapshots.map((x) => ({
+          id: x.id,
+          parent: x.parent,
+          created: x.created,
+          exclusiveBytes: null,
+          state: 'valid' as const,
+        })),
+      );
+      this.snapshotLines = { key: this.store.snapshotsChanged, lines };
+    }
     this.statusText = formatStatus({
+      snapshotLines: this.snapshotLines.lines,
       originSize: s.originSize,
       chunkSize: s.chunkSize,
       totalBytes: s.totalBytes,
       usedBytes: s.usedBytes,
       freeBytes: s.freeBytes,
-      snapshots: s.snapshots.map((x) => ({
-        id: x.id,
-        parent: x.parent,
-        created: x.created,
-        exclusiveBytes: null,
-        state: 'valid' as const,
-      })),
+      snapshots: [],
       reclaim: s.reclaim,
       rollback: s.rollback === null ? null : { id: s.rollbackId ?? '-', done: s.rollback },
       lastError: this.lastError,

@@ -83,6 +83,9 @@ export class VersionTree {
     return this.byName.get(nameKey(origin, name));
   }
 
+  /** Changes with every change to the set of snapshots: a key for caches of it. */
+  namesChanged = 0;
+
   snapshots(origin: number): Version[] {
     return [...this.byName.values()]
       .filter((v) => v.origin === origin)
@@ -119,6 +122,7 @@ export class VersionTree {
     if (leaf.kind === VersionKind.ORIGIN) this.originLeaves.set(leaf.origin, cont);
     if (leaf.kind === VersionKind.SNAPSHOT) this.byName.set(nameKey(leaf.origin, leaf.name), cont);
     if (newKind === VersionKind.SNAPSHOT) this.byName.set(nameKey(fresh.origin, newName), fresh);
+    this.namesChanged++;
     leaf.kind = VersionKind.INTERIOR;
     leaf.name = '';
     this.markChanged(leaf);
@@ -138,6 +142,7 @@ export class VersionTree {
   /** A user deletes a snapshot: it vanishes from view now; reclaim removes it later. */
   markDeleted(v: Version): void {
     if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
+    this.namesChanged++;
     this.setState(v, VersionState.DELETED);
   }
 

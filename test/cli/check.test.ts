@@ -51,7 +51,20 @@ describe('snapfuse check', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe(`${cow}: clean`);
     expect(r.status).toBe(0);
-    expect(JSON.parse(run('check', origin, cow, '--json').stdout)).toEqual({ clean: true, problems: [] });
+    expect(JSON.parse(run('check', origin, cow, '--json').stdout)).toMatchObject({ clean: true, problems: [] });
+  });
+
+  test('--json counts metadata and copied data, which add up to the used space', async () => {
+    const { metadataBytes, dataBytes } = JSON.parse(run('check', origin, cow, '--json').stdout);
+    const store = await Store.open(await FileDevice.open(origin), await FileDevice.open(cow), { readOnly: true });
+    const { usedBytes } = store.status();
+    await store.close();
+    // 4 live snapshots each kept the 300 chunks the origin overwrote after it (s1's went with it)
+    expect(dataBytes).toBeGreaterThanOrEqual(4 * 300 * 4096);
+    expect(dataBytes % 4096).toBe(0);
+    expect(metadataBytes).toBeGreaterThan(2 * BLOCK_SIZE); // superblocks and at least the trees' roots
+    expect(metadataBytes).toBeLessThan(dataBytes);
+    expect(metadataBytes + dataBytes).toBe(usedBytes); // nothing leaked, nothing else owns space
   });
 
   test('a flipped bit in the exception index is named by block, exit 1', () => {
