@@ -52,7 +52,7 @@ export class DataPath {
     writeBack = DEFAULT_WRITE_BACK,
   ) {
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
-    this.writeBack = new WriteBack(core, writeBack, this.buffers, (key, space) => this.copyOutHeld(key, space));
+    this.writeBack = new WriteBack(core, writeBack, this.buffers, (held) => this.copyOutHeld(held));
   }
 
   /** Everything written to origin `o` so far is durable: held writes too. */
@@ -220,12 +220,53 @@ export class DataPath {
     }
   }
 
-  /** The copy-out of a held chunk: its old data, copied for the version that needs it now. */
-  private async copyOutHeld(key: number, space: Reservation): Promise<Buffer> {
+  /**
+   * The copy-outs of held chunks, together: their old data, each copied for the version
+   * that needs it now. One pass under the metadata lock finds the keepers and the new
+   * chunks, the data is copied, one more records them all. The caller holds the chunks' locks.
+   */
+  private async copyOutHeld(held: Array<{ key: number; space: Reservation }>): Promise<Buffer[]> {
     const { core } = this;
-    const { origin, chunk } = core.splitKey(key);
-    const keeper = await core.meta.run(() => this.copyOutTarget(origin, chunk));
-    return keeper ? this.copyOut(origin, chunk, keeper, space) : this.readChunk(origin, chunk, null);
+    const releasePin = await core.pin.acquireShared();
+    try {
+      const plans = await core.meta.run(async () => {
+        const out: Array<{ origin: number; chunk: number; keeper: Version | null; block: number }> = [];
+        for (const { key, space } of held) {
+          const { origin, chunk } = core.splitKey(key);
+          const keeper = await this.copyOutTarget(origin, chunk);
+          out.push({ origin, chunk, keeper, block: keeper ? await core.allocChunk(space) : -1 });
+        }
+        return out;
+      });
+      const olds: Buffer[] = [];
+      const crcs: number[] = [];
+      try {
+        for (const p of plans) {
+          const old = await this.readChunk(p.origin, p.chunk, null);
+          if (p.keeper) await core.cow.write(old, p.block * BLOCK_SIZE);
+          olds.push(old);
+          crcs.push(p.keeper ? crc32c(old) : 0);
+        }
+      } catch (e) {
+        await core.meta.run(async () => {
+          for (const p of plans) if (p.keeper) await core.sm.freeChunk(p.block);
+        });
+        throw e;
+      }
+      await core.meta.run(async () => {
+        for (const [i, p] of plans.entries()) {
+          if (!p.keeper) continue;
+          const leaf = core.versions.originLeaf(p.origin);
+          const chunkEntry = { kind: ExceptionKind.CHUNK, block: p.block, crc: crcs[i] };
+          await core.exceptions.put(p.origin, p.chunk, p.keeper.id, chunkEntry);
+          await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
+          core.copyOuts++;
+        }
+      });
+      return olds;
+    } finally {
+      releasePin();
+    }
   }
 
   /**

@@ -90,6 +90,7 @@ export class Store {
   private readonly reclaimer: Reclaimer;
   private rollbackJob: RollbackJob | null = null;
   private listed: { key: number; list: readonly SnapshotInfo[] } | null = null;
+  private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
   private rollbackDone: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -464,9 +465,15 @@ export class Store {
     return String(max + 1);
   }
 
+  /** A snapshot's facts; the same object while they stay the same (callers cache by it). */
   private info(v: Version): SnapshotInfo {
     const gone = v.source !== ORIGIN_IMAGE && !this.core.versions.snapshot(v.origin, v.source);
-    return { id: v.name, parent: gone ? '-' : v.source, created: new Date(v.created), uuid: v.uuid.toString('hex') };
+    const parent = gone ? '-' : v.source;
+    const had = this.infoOf.get(v);
+    if (had?.parent === parent && had.id === v.name) return had;
+    const info = { id: v.name, parent, created: new Date(v.created), uuid: v.uuid.toString('hex') };
+    this.infoOf.set(v, info);
+    return info;
   }
 
   private checkRange(buf: Buffer, pos: number): void {

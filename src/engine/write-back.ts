@@ -30,8 +30,11 @@ interface Held {
   space: Reservation; // the COW chunk its copy will take
 }
 
-/** Copies chunk `key` out for the held writes; returns its old data, free to change. */
-export type CopyOut = (key: number, space: Reservation) => Promise<Buffer>;
+/** Copies chunks out for the held writes (their locks held); returns their old data, free to change. */
+export type CopyOut = (held: Array<{ key: number; space: Reservation }>) => Promise<Buffer[]>;
+
+/** Held chunks copied out in one go: their locks are held meanwhile. */
+const COPY_BATCH = 64;
 
 /** Room set aside for one chunk: taken by `hold`, or given back by `release`. */
 export class Room {
@@ -177,7 +180,7 @@ export class WriteBack {
       await this.gather();
       const keys = [...this.held.keys()];
       try {
-        await Promise.all(keys.map((key) => this.copy(key)));
+        for (let i = 0; i < keys.length; i += COPY_BATCH) await this.copy(keys.slice(i, i + COPY_BATCH));
         await this.core.group.request();
         await Promise.all(keys.map((key) => this.release(key)));
       } catch (e) {
@@ -204,18 +207,23 @@ export class WriteBack {
     });
   }
 
-  private async copy(key: number): Promise<void> {
-    const unlock = await this.core.chunks.acquire(key, true);
+  /** Copy out those of these chunks not yet copied; their writes join the old data. */
+  private async copy(keys: number[]): Promise<void> {
+    const { chunks } = this.core;
+    // only held chunks' locks are taken here, and no holder of one waits for room: no deadlock
+    const unlocks = await Promise.all(keys.map((key) => chunks.acquire(key, true)));
     try {
-      const h = this.held.get(key)!;
-      if (h.content) return;
-      const content = await this.copyOut(key, h.space);
-      for (const p of h.pieces) p.data.copy(content, p.offset);
-      h.content = content;
-      h.pieces = [];
-      h.space.release();
+      const todo = keys.filter((key) => !this.held.get(key)!.content);
+      const olds = await this.copyOut(todo.map((key) => ({ key, space: this.held.get(key)!.space })));
+      for (const [i, key] of todo.entries()) {
+        const h = this.held.get(key)!;
+        for (const p of h.pieces) p.data.copy(olds[i], p.offset);
+        h.content = olds[i];
+        h.pieces = [];
+        h.space.release();
+      }
     } finally {
-      unlock();
+      for (const unlock of unlocks) unlock();
     }
   }
 

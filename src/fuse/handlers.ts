@@ -12,7 +12,7 @@ import createDebug from 'debug';
 import { constants } from 'os';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
-import { ORIGIN_IMAGE, Store } from '../engine/store';
+import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
 import { formatSnapshotLines, formatStatus, MAX_COMMAND_BYTES, parseCommand } from './control';
 
 const debug = createDebug('snapfuse:fuse');
@@ -36,6 +36,7 @@ export class Handlers {
   private readonly mounted = new Date();
   private statusText = '';
   private snapshotLines: { key: number; lines: string[] } | null = null;
+  private readonly lineOf = new WeakMap<SnapshotInfo, string>();
   private lastError: { errno: string; message: string } | null = null;
 
   constructor(private readonly store: Store) {}
@@ -48,17 +49,23 @@ export class Handlers {
   /** The status as the control file shows it, rendered now. */
   renderStatus(): string {
     const s = this.store.status();
-    // a line per snapshot: made again only when the snapshots change (thousands of them)
+    // a line per snapshot, kept per snapshot: with thousands, a status is made often
+    // (every stat of control) and only a changed snapshot's line is made again
     if (this.snapshotLines?.key !== this.store.snapshotsChanged) {
-      const lines = formatSnapshotLines(
-        s.snapshots.map((x) => ({
-          id: x.id,
-          parent: x.parent,
-          created: x.created,
-          exclusiveBytes: null,
-          state: 'valid' as const,
-        })),
-      );
+      const lines = s.snapshots.map((x) => {
+        let line = this.lineOf.get(x);
+        if (line === undefined) {
+          const status = {
+            id: x.id,
+            parent: x.parent,
+            created: x.created,
+            exclusiveBytes: null,
+            state: 'valid' as const,
+          };
+          this.lineOf.set(x, (line = formatSnapshotLines([status])[0]));
+        }
+        return line;
+      });
       this.snapshotLines = { key: this.store.snapshotsChanged, lines };
     }
     this.statusText = formatStatus({

@@ -50,6 +50,10 @@ export class VersionTree {
       if (v.kind === VersionKind.SNAPSHOT && v.state === VersionState.LIVE)
         this.byName.set(nameKey(v.origin, v.name), v);
     }
+    // a snapshot taken of later lives on in a newer leaf: put the names back in the order made
+    const made = [...this.byName.entries()].sort(([, a], [, b]) => a.created - b.created || a.id - b.id);
+    this.byName.clear();
+    for (const [key, v] of made) this.byName.set(key, v);
     this.relabel();
   }
 
@@ -86,10 +90,11 @@ export class VersionTree {
   /** Changes with every change to the set of snapshots: a key for caches of it. */
   namesChanged = 0;
 
+  /** Oldest first: the order they were made in, which the map keeps (a split keeps a name's place). */
   snapshots(origin: number): Version[] {
-    return [...this.byName.values()]
-      .filter((v) => v.origin === origin)
-      .sort((a, b) => a.created - b.created || (a.name < b.name ? -1 : 1));
+    const out: Version[] = [];
+    for (const v of this.byName.values()) if (v.origin === origin) out.push(v);
+    return out;
   }
 
   /** True if u is v or one of v's ancestors. */
