@@ -869,7 +869,10 @@ function report(chunkSize: number | undefined, minutes: number): string {
   const body = tables
     .sort((a, b) => a.section - b.section)
     .flatMap((t) => [`## ${t.section}. ${t.title}`, '', t.text, '', ...markdownTable(t.head, t.rows), '']);
-  return [...header(chunkSize, minutes), ...body].join('\n');
+  // what each lever gave, measured while the code changed: kept by hand beside the script
+  const levers = join(ROOT, 'docs/bench-levers.md');
+  const notes = existsSync(levers) ? [readFileSync(levers, 'utf8')] : [];
+  return [...header(chunkSize, minutes), ...body, ...notes].join('\n');
 }
 
 // ---- main -------------------------------------------------------------------------

@@ -35,6 +35,7 @@ export class Handlers {
   private nextFd = 1;
   private readonly mounted = new Date();
   private statusText = '';
+  private statusKey = '';
   private snapshotLines: { key: number; lines: string[] } | null = null;
   private readonly lineOf = new WeakMap<SnapshotInfo, string>();
   private lastError: { errno: string; message: string } | null = null;
@@ -68,7 +69,7 @@ export class Handlers {
       });
       this.snapshotLines = { key: this.store.snapshotsChanged, lines };
     }
-    this.statusText = formatStatus({
+    const input = {
       snapshotLines: this.snapshotLines.lines,
       originSize: s.originSize,
       chunkSize: s.chunkSize,
@@ -79,7 +80,13 @@ export class Handlers {
       reclaim: s.reclaim,
       rollback: s.rollback === null ? null : { id: s.rollbackId ?? '-', done: s.rollback },
       lastError: this.lastError,
-    });
+    };
+    // the same facts give the same text: made again only when one changed
+    const key = JSON.stringify({ ...input, snapshotLines: this.snapshotLines.key });
+    if (key !== this.statusKey) {
+      this.statusText = formatStatus(input);
+      this.statusKey = key;
+    }
     return this.statusText;
   }
 
