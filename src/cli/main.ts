@@ -5,7 +5,7 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE } from '../engine/store';
-import { DEFAULT_WRITE_BACK } from '../engine/core';
+import { DEFAULT_WRITE_BACK } from '../engine/write-back';
 import { formatFiles } from '../engine/open-files';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
@@ -141,7 +141,11 @@ export function cli(argv: string[]): Argv {
         y
           .positional('origin', { type: 'string', demandOption: true })
           .positional('cow', { type: 'string', demandOption: true })
-          .option('json', { type: 'boolean', default: false, describe: 'print {"clean", "problems", "metadataBytes", "dataBytes"}' })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print {"clean", "problems", "metadataBytes", "dataBytes"}',
+          })
           .option('data', {
             type: 'boolean',
             default: false,

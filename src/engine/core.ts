@@ -29,9 +29,6 @@ const debug = createDebug('snapfuse:engine');
 /** Blocks kept free for metadata: data allocation stops short of them. */
 const META_RESERVE_MIN = 64;
 
-/** Bytes of origin writes held for their copy-out commit, by default. */
-export const DEFAULT_WRITE_BACK = 32 * 1024 * 1024;
-
 export interface BackgroundState {
   reclaimRunning: boolean;
   reclaimCursor: number;

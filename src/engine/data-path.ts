@@ -5,9 +5,9 @@
 // version), write in place. Otherwise the old data still belongs to other versions:
 // copy it to a new COW chunk, record it at the nearest entry on the origin's path (or
 // at the root), and mark the origin leaf. The origin is not overwritten before a commit
-// makes that durable (the copy-out rule): the chunk's new content is held in the
-// write-back buffer until then (see write-back.ts), or, with no buffer, the write waits
-// for the commit, shared with every write waiting at the time.
+// makes that durable (the copy-out rule): the write is held in the write-back buffer,
+// which makes the copy in the background (see write-back.ts), or, with no buffer, the
+// write makes the copy and waits for the commit, shared with every write waiting then.
 //
 // Snapshot write to chunk c: a chunk the snapshot made in this transaction is written
 // in place; otherwise the snapshot gets a new chunk (the rest copied from what it read
@@ -18,8 +18,8 @@ import { BLOCK_SIZE } from '../format/layout';
 import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
 import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
-import { Core, DEFAULT_WRITE_BACK, Reservation } from './core';
-import { WriteBack } from './write-back';
+import { Core, Reservation } from './core';
+import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
 import { BufferPool } from '../util/buffer-pool';
 
 export interface Piece {
@@ -82,10 +82,7 @@ export class DataPath {
     // Space for every chunk that may need a copy is set aside first. With room for all of
     // them, each chunk is looked up once, under its lock; near a full store, a first look
     // counts the copies, so a write that needs none is not refused.
-    const mayCopy =
-      reserved || core.hasRoomFor(pieces.length)
-        ? await this.mayNeedCopy(origin, pieces, false)
-        : await this.mayNeedCopy(origin, pieces, true);
+    const mayCopy = await this.mayNeedCopy(origin, pieces, !(reserved || core.hasRoomFor(pieces.length)));
     const space = reserved ?? core.reserveChunks(mayCopy.filter(Boolean).length);
     try {
       // the rollback's writes copy inline: its progress is committed only after its writes

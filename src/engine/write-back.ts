@@ -19,6 +19,9 @@ import type { BufferPool } from '../util/buffer-pool';
 
 const debug = createDebug('snapfuse:write-back');
 
+/** Bytes of origin writes held for their copy-out, by default. */
+export const DEFAULT_WRITE_BACK = 32 * 1024 * 1024;
+
 /** How long held writes gather before their copy-out, unless the buffer fills or someone waits. */
 export const GATHER_MS = 50;
 
