@@ -55,6 +55,9 @@ export class SpaceMap {
   private protect = new Map<number, Uint32Array>();
   private lowHint = 0; // no allocatable block lies below
   private dataHint = 0; // no allocatable chunk lies earlier in the data order (see rank)
+  private readonly segmentBlocks: number; // data segments: 64 chunks, taken upward, the last segment first
+  private readonly segments: number; // segments holding whole chunks, the last one maybe short
+  private readonly dataEnd: number; // where the last whole chunk ends
   private freedNow = { low: Infinity, rank: Infinity }; // guarded frees of this transaction
   private freedSealed = { low: Infinity, rank: Infinity }; // ... of the commit being written
 
@@ -68,6 +71,9 @@ export class SpaceMap {
   ) {
     if (BITS_PER_BITMAP % chunkBlocks !== 0) throw new TypeError(`unsupported chunk of ${chunkBlocks} blocks`);
     this.nBitmaps = Math.ceil(totalBlocks / BITS_PER_BITMAP);
+    this.dataEnd = Math.floor(totalBlocks / chunkBlocks) * chunkBlocks;
+    this.segmentBlocks = 64 * chunkBlocks;
+    this.segments = Math.ceil(this.dataEnd / this.segmentBlocks);
     this.committedIndex = committedIndexRoot ? new BTree(txn, INDEX_VALUE_SIZE, committedIndexRoot) : null;
   }
 
@@ -108,12 +114,10 @@ export class SpaceMap {
   /** An aligned run of chunkBlocks blocks for data, highest first; its first block. */
   async allocChunk(): Promise<number> {
     const g = this.chunkBlocks;
-    const size = this.segmentBlocks;
-    const top = Math.floor(this.totalBlocks / g) * g; // whole chunks only
-    const segments = Math.ceil(top / size);
+    const { segmentBlocks: size, segments } = this;
     while (this.dataHint < segments * size) {
       const seg = segments - 1 - Math.floor(this.dataHint / size);
-      const segEnd = Math.min((seg + 1) * size, top);
+      const segEnd = Math.min((seg + 1) * size, this.dataEnd);
       for (let first = seg * size + (this.dataHint % size); first + g <= segEnd;) {
         // a segment may straddle two bitmaps; a chunk never does
         const i = this.bitmapOf(first);
@@ -134,16 +138,10 @@ export class SpaceMap {
     throw StoreError.noSpace();
   }
 
-  /** Blocks of a data segment: 64 chunks, taken upward, segments from the last. */
-  private get segmentBlocks(): number {
-    return 64 * this.chunkBlocks;
-  }
-
   /** A block's place in the order data chunks are handed out: segments from the last, blocks upward. */
   private rank(b: number): number {
     const size = this.segmentBlocks;
-    const segments = Math.ceil((Math.floor(this.totalBlocks / this.chunkBlocks) * this.chunkBlocks) / size);
-    return (segments - 1 - Math.floor(b / size)) * size + (b % size);
+    return (this.segments - 1 - Math.floor(b / size)) * size + (b % size);
   }
 
   async free(b: number): Promise<void> {

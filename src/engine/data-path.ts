@@ -52,7 +52,7 @@ export class DataPath {
     writeBack = DEFAULT_WRITE_BACK,
   ) {
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
-    this.writeBack = new WriteBack(core, writeBack, this.buffers, (held) => this.copyOutHeld(held));
+    this.writeBack = new WriteBack(core, writeBack, this.buffers, (chunks) => this.copyOut(chunks));
   }
 
   /** Everything written to origin `o` so far is durable: held writes too. */
@@ -208,7 +208,8 @@ export class DataPath {
         return writeBack.hold(key, p.offset, piece, room, space.split(core.chunkBlocks));
       }
       if (keeper) {
-        this.buffers.give(await this.copyOut(origin, p.chunk, keeper, space));
+        const [old] = await this.copyOut([{ key, space }]);
+        this.buffers.give(old);
         await core.group.request();
       }
       await core.originDev(origin).write(piece, pos + p.at);
@@ -218,17 +219,19 @@ export class DataPath {
   }
 
   /**
-   * The copy-outs of held chunks, together: their old data, each copied for the version
-   * that needs it now. One pass under the metadata lock finds the keepers and the new
-   * chunks, the data is copied, one more records them all. The caller holds the chunks' locks.
+   * Copy-outs, together: the chunks' old data, each copied for the version that needs it
+   * now (none, if no other version reads the origin's copy any more), out of its `space`.
+   * One pass under the metadata lock finds the keepers and the new chunks, the data is
+   * copied, one more pass records them all. The caller holds the chunks' locks. Returns
+   * the old data, free to change.
    */
-  private async copyOutHeld(held: Array<{ key: number; space: Reservation }>): Promise<Buffer[]> {
+  private async copyOut(chunks: Array<{ key: number; space: Reservation }>): Promise<Buffer[]> {
     const { core } = this;
     const releasePin = await core.pin.acquireShared();
     try {
       const plans = await core.meta.run(async () => {
         const out: Array<{ origin: number; chunk: number; keeper: Version | null; block: number }> = [];
-        for (const { key, space } of held) {
+        for (const { key, space } of chunks) {
           const { origin, chunk } = core.splitKey(key);
           const keeper = await this.copyOutTarget(origin, chunk);
           out.push({ origin, chunk, keeper, block: keeper ? await core.allocChunk(space) : -1 });
@@ -284,26 +287,6 @@ export class DataPath {
     // in chunks the pass has visited: give it straight to the heir
     const heir = this.core.passPlan?.get(keeper.id) ?? keeper;
     return heir === leaf ? null : heir;
-  }
-
-  /** Copy chunk c's old data to a new COW chunk for `keeper`; returns that data, free to change. */
-  private async copyOut(origin: number, chunk: number, keeper: Version, space: Reservation): Promise<Buffer> {
-    const { core } = this;
-    const releasePin = await core.pin.acquireShared();
-    try {
-      const old = await this.readChunk(origin, chunk, null);
-      const block = await this.newChunk(old, space);
-      const crc = crc32c(old);
-      await core.meta.run(async () => {
-        const leaf = core.versions.originLeaf(origin);
-        await core.exceptions.put(origin, chunk, keeper.id, { kind: ExceptionKind.CHUNK, block, crc });
-        await core.exceptions.put(origin, chunk, leaf.id, MARKER);
-      });
-      core.copyOuts++;
-      return old;
-    } finally {
-      releasePin();
-    }
   }
 
   private async writeSnapshotPiece(

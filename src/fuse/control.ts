@@ -32,7 +32,7 @@ export interface StatusInput {
   usedBytes: number;
   freeBytes: number;
   snapshots: readonly SnapshotStatus[];
-  /** The snapshot lines, if the caller keeps them already made (formatSnapshotLines). */
+  /** The snapshot lines, if the caller keeps them already made (snapshotLine). */
   snapshotLines?: readonly string[];
   /** Fraction done (0..1) of the running reclaim; null when none runs. */
   reclaim: number | null;
@@ -209,7 +209,8 @@ function parentId(parent: string): string {
   return parent === ORIGIN || parent === NONE ? parent : statusId(parent);
 }
 
-function snapshotLine(s: SnapshotStatus): string {
+/** A snapshot's line of the status. */
+export function snapshotLine(s: SnapshotStatus): string {
   const exclusive = s.exclusiveBytes === null ? NONE : byteCount('exclusive bytes', s.exclusiveBytes);
   return `snapshot ${statusId(s.id)} ${parentId(s.parent)} ${timestamp(s.created)} ${exclusive} ${s.state}`;
 }
@@ -223,15 +224,10 @@ function errorLine(e: StatusInput['lastError']): string {
   return message === '' ? `error ${e.errno}` : `error ${e.errno} ${message}`;
 }
 
-/** The status's lines for these snapshots. */
-export function formatSnapshotLines(snapshots: readonly SnapshotStatus[]): string[] {
-  return snapshots.map(snapshotLine);
-}
-
 /** The text read from the control file: one fact per line, fixed order (DESIGN.md section 2). */
 export function formatStatus(s: StatusInput): string {
   const rollback = s.rollback === null ? `${NONE} ${NONE}` : `${statusId(s.rollback.id)} ${percent(s.rollback.done)}`;
-  const snapshotLines = s.snapshotLines ?? formatSnapshotLines(s.snapshots);
+  const snapshotLines = s.snapshotLines ?? s.snapshots.map(snapshotLine);
   const lines = [
     `origin-size ${byteCount('origin size', s.originSize)}`,
     `chunk-size ${byteCount('chunk size', s.chunkSize)}`,

@@ -13,7 +13,7 @@ import { constants } from 'os';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
-import { formatSnapshotLines, formatStatus, MAX_COMMAND_BYTES, parseCommand } from './control';
+import { formatStatus, MAX_COMMAND_BYTES, parseCommand, snapshotLine } from './control';
 
 const debug = createDebug('snapfuse:fuse');
 const debugIo = createDebug('snapfuse:io'); // one line per image read and write
@@ -56,14 +56,8 @@ export class Handlers {
       const lines = s.snapshots.map((x) => {
         let line = this.lineOf.get(x);
         if (line === undefined) {
-          const status = {
-            id: x.id,
-            parent: x.parent,
-            created: x.created,
-            exclusiveBytes: null,
-            state: 'valid' as const,
-          };
-          this.lineOf.set(x, (line = formatSnapshotLines([status])[0]));
+          line = snapshotLine({ ...x, exclusiveBytes: null, state: 'valid' });
+          this.lineOf.set(x, line);
         }
         return line;
       });
