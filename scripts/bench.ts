@@ -186,28 +186,37 @@ interface Target {
   file: string;
   store?: SnapfuseMount;
   before?: () => Promise<void>; // called before each run
+  after?: () => void; // called after each run
   firstWrites?: boolean; // random writes: as many as a quarter of the chunks, not 8 s
 }
 
-async function measure(job: Job, t: Target): Promise<Runs> {
-  const runs: Runs = [];
+/**
+ * Run `job` on each target, RUNS times, the targets taking turns run by run: the machine
+ * drifts over minutes, and turns spread that drift over every target alike.
+ */
+async function measure(job: Job, targets: Target[]): Promise<void> {
+  const runs = new Map<Target, Runs>(targets.map((t) => [t, []]));
   for (let r = 0; r < RUNS; r++) {
-    checkInterrupted();
-    await t.before?.();
-    await t.store?.quiesce();
-    try {
-      const ios = t.firstWrites && t.store ? Math.floor((SIZE_MIB * 2 ** 20) / t.store.chunkSize / 4) : undefined;
-      runs.push(fio(t.file, job, ios));
-    } catch (e) {
-      // say what the store said, if it was the store that refused
-      if (t.store) console.error(t.store.statusLines(/^(store|error) /));
-      throw e;
+    for (const t of targets) {
+      checkInterrupted();
+      await t.before?.();
+      await t.store?.quiesce();
+      try {
+        const ios = t.firstWrites && t.store ? Math.floor((SIZE_MIB * 2 ** 20) / t.store.chunkSize / 4) : undefined;
+        runs.get(t)!.push(fio(t.file, job, ios));
+      } catch (e) {
+        // say what the store said, if it was the store that refused
+        if (t.store) console.error(t.store.statusLines(/^(store|error) /));
+        throw e;
+      }
+      t.after?.();
     }
   }
-  runs.sort((a, b) => a - b);
-  results.set(key(t.name, job), runs);
-  console.log(`${job.name} | ${t.name}: ${runs.map(fmt).join(' ')} MiB/s`);
-  return runs;
+  for (const [t, r] of runs) {
+    r.sort((a, b) => a - b);
+    results.set(key(t.name, job), r);
+    console.log(`${job.name} | ${t.name}: ${r.map(fmt).join(' ')} MiB/s`);
+  }
 }
 
 // ---- snapfuse -------------------------------------------------------------------
@@ -234,7 +243,7 @@ const storeReports: StoreReport[] = [];
 /** Undo what a failed run left: called in reverse order in `finally`. */
 const cleanups: Array<() => Promise<void>> = [];
 
-let origin = ''; // one origin file serves every store: format does not touch it
+let origin = ''; // one origin file serves every store but section 3's: format does not touch it
 
 /** A store on a fresh COW file over the origin, mounted at its own mountpoint. */
 class SnapfuseMount {
@@ -247,6 +256,7 @@ class SnapfuseMount {
   private constructor(
     readonly mnt: string,
     readonly cow: string,
+    readonly originFile: string,
   ) {
     this.control = join(mnt, 'control');
     this.originImg = join(mnt, 'origin.img');
@@ -256,16 +266,16 @@ class SnapfuseMount {
     this.lockFile = join(LOCK_DIR, `${st.dev}-${st.ino}.lock`);
   }
 
-  /** Format a COW of `cowMiB` (sparse) and mount it. */
-  static mount(name: string, cowMiB: number): SnapfuseMount {
+  /** Format a COW of `cowMiB` (sparse) over `originFile` and mount it. */
+  static mount(name: string, cowMiB: number, originFile = origin): SnapfuseMount {
     const cow = sparse(join(dir, `${name}.cow`), cowMiB);
-    snapfuse('format', origin, cow, ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []));
+    snapfuse('format', originFile, cow, ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []));
     const mnt = join(dir, name);
     mkdirSync(mnt);
-    snapfuse('mount', origin, cow, mnt, ...(WRITE_BACK ? ['--write-back', WRITE_BACK] : []));
+    snapfuse('mount', originFile, cow, mnt, ...(WRITE_BACK ? ['--write-back', WRITE_BACK] : []));
     let store: SnapfuseMount | undefined;
     cleanups.push(async () => (store ? store.abandon() : umount(mnt)));
-    store = new SnapfuseMount(mnt, cow);
+    store = new SnapfuseMount(mnt, cow, originFile);
     return store;
   }
 
@@ -344,7 +354,7 @@ class SnapfuseMount {
 
   private check(): CheckJson {
     try {
-      return JSON.parse(snapfuse('check', origin, this.cow, '--json'));
+      return JSON.parse(snapfuse('check', this.originFile, this.cow, '--json'));
     } catch (e) {
       // exit 1: problems found; the JSON is on stdout all the same
       const out = (e as { stdout?: string }).stdout;
@@ -441,19 +451,22 @@ async function originJobs(raw: string, pt: string): Promise<void> {
   const store = SECTIONS.has(1) || SECTIONS.has(2) ? SnapfuseMount.mount('origin', cowMiB(writeJobsCopies)) : null;
   const fresh = store && freshSnapshots(store);
   for (const job of JOBS) {
-    await measure(job, { name: 'raw file', file: raw });
-    await measure(job, { name: 'passthrough', file: pt });
-    if (store && SECTIONS.has(1)) await measure(job, { name: 'snapfuse', file: store.originImg, store });
+    const targets: Target[] = [
+      { name: 'raw file', file: raw },
+      { name: 'passthrough', file: pt },
+    ];
+    if (store && SECTIONS.has(1)) targets.push({ name: 'snapfuse', file: store.originImg, store });
     if (store && fresh && SECTIONS.has(2) && !job.reads) {
-      await measure(job, {
+      targets.push({
         name: 'after a snapshot',
         file: store.originImg,
         store,
         before: fresh.before,
+        after: fresh.drop, // the next target finds no snapshot
         firstWrites: true,
       });
-      fresh.drop(); // the next target finds no snapshot
     }
+    await measure(job, targets);
   }
   if (store) await store.close('sections 1–2: origin jobs, first writes after a snapshot');
 
@@ -491,26 +504,41 @@ async function originJobs(raw: string, pt: string): Promise<void> {
 
 const countTarget = (n: number) => `${count(n)} snapshot${n === 1 ? '' : 's'}`;
 
-/** The write jobs with N snapshots existing: N-1 old ones and the fresh one each run starts after. */
+/**
+ * The write jobs with N snapshots existing: N-1 old ones and the fresh one each run starts
+ * after. A store per count, each on its own copy of the origin, all mounted at once, so
+ * that the counts take turns run by run.
+ */
 async function snapshotCounts(): Promise<void> {
-  for (const n of SNAPSHOT_COUNTS) {
-    // a store per count, so each starts from the same state
-    const store = SnapfuseMount.mount(`count${n}`, cowMiB(writeJobsCopies));
+  const stores = SNAPSHOT_COUNTS.map((n) => {
+    const own = join(dir, `origin-count${n}.img`);
+    run('cp', [origin, own]);
+    cleanups.push(async () => rmSync(own, { force: true }));
+    const store = SnapfuseMount.mount(`count${n}`, cowMiB(writeJobsCopies), own);
     console.log(`section 3: ${count(n)} snapshots`);
     store.createMany(n - 1, 'old');
-    const fresh = freshSnapshots(store);
-    for (const job of WRITE_JOBS) {
-      const target = { name: countTarget(n), file: store.originImg, store, before: fresh.before, firstWrites: true };
-      await measure(job, target);
-    }
-    await store.close(`section 3: write jobs with ${countTarget(n)}`);
+    return { n, store, fresh: freshSnapshots(store) };
+  });
+  for (const job of WRITE_JOBS) {
+    await measure(
+      job,
+      stores.map(({ n, store, fresh }) => ({
+        name: countTarget(n),
+        file: store.originImg,
+        store,
+        before: fresh.before,
+        firstWrites: true,
+      })),
+    );
   }
+  for (const { n, store } of stores) await store.close(`section 3: write jobs with ${countTarget(n)}`);
   const first = countTarget(SNAPSHOT_COUNTS[0]);
   tables.push({
     section: 3,
     title: 'Writes with many snapshots',
     text:
-      `For each count N, a new store gets N-1 snapshots, then each run of a write job starts right after one more ` +
+      `For each count N, a new store on its own copy of the origin gets N-1 snapshots; the stores are mounted at ` +
+      `once and take turns run by run. Each run of a write job starts right after one more snapshot ` +
       `(replacing the previous run's), so N exist while it runs and the writes copy out as in section 2. ` +
       `One copy serves every snapshot, so the cost must not grow with N: the last column is the ratio to ${first}.\n\n` +
       '![origin write throughput against the number of snapshots](bench-snapshots.svg)',
@@ -536,9 +564,11 @@ async function snapshotReads(): Promise<void> {
   store.command('create shared'); // reads every chunk from the origin file
   const images = ['copied', 'shared'];
   for (const job of READ_JOBS) {
-    for (const id of images) {
-      await measure(job, { name: `snapshot ${id}`, file: join(store.mnt, 'snapshots', `${id}.img`), store });
-    }
+    const image = (id: string) => join(store.mnt, 'snapshots', `${id}.img`);
+    await measure(
+      job,
+      images.map((id) => ({ name: `snapshot ${id}`, file: image(id), store })),
+    );
   }
   await store.close('section 4: a snapshot copied whole, one shared, reads');
   const what: Record<string, string> = { copied: 'all in the COW', shared: 'all shared with the origin' };
@@ -858,7 +888,8 @@ function header(chunkSize: number | undefined, minutes: number): string[] {
     '',
     'Sequential jobs are buffered and end in fsync; random ones are O_DIRECT with libaio, 8 s each. Read jobs start ' +
       'with dropped caches. Before every run on snapfuse the bench waits until no background work runs (`reclaim -` ' +
-      'in the status). Throughput is the median of the runs, with min–max. The machine is shared and noisy: read the ' +
+      'in the status). The targets of a job take turns run by run (raw, passthrough, snapfuse, raw, ...), so that ' +
+      'drift over minutes hits them alike. Throughput is the median of the runs, with min–max. The machine is shared and noisy: read the ' +
       'ratios to the passthrough (a bare fuse-native file with the same mount options, measured in the same run), not ' +
       'the absolutes.',
     '',

@@ -2,7 +2,7 @@
 // reads and writes are retried until done; a read that hits end-of-file is an error.
 import { promises as fs, constants, readSync, writeSync } from 'fs';
 import { StoreError } from '../errors';
-import { BlockDevice } from './block-device';
+import { BlockDevice, IoPriority } from './block-device';
 
 export class FileDevice implements BlockDevice {
   private constructor(
@@ -35,15 +35,19 @@ export class FileDevice implements BlockDevice {
     }
   }
 
-  // Reads and writes are synchronous calls: served from the page cache they take a few
-  // microseconds, where a trip through libuv's thread pool costs some 30 on a small
-  // machine (docs/bench.md, "levers"). Only flush, which waits for the disk, is async.
-  async read(buf: Buffer, pos: number): Promise<void> {
+  // Foreground reads and writes are synchronous calls: served from the page cache they
+  // take a few microseconds, where a trip through libuv's thread pool costs some 30 on a
+  // small machine (docs/bench.md, "levers"). Background ones, and flush, which waits for
+  // the disk, go through the thread pool.
+  async read(buf: Buffer, pos: number, priority: IoPriority = 'foreground'): Promise<void> {
     let done = 0;
     while (done < buf.length) {
       let n: number;
       try {
-        n = readSync(this.fh.fd, buf, done, buf.length - done, pos + done);
+        n =
+          priority === 'foreground'
+            ? readSync(this.fh.fd, buf, done, buf.length - done, pos + done)
+            : (await this.fh.read(buf, done, buf.length - done, pos + done)).bytesRead;
       } catch (e) {
         throw StoreError.io(`read of ${this.name} at ${pos + done} failed: ${(e as Error).message}`, e);
       }
@@ -52,11 +56,14 @@ export class FileDevice implements BlockDevice {
     }
   }
 
-  async write(buf: Buffer, pos: number): Promise<void> {
+  async write(buf: Buffer, pos: number, priority: IoPriority = 'foreground'): Promise<void> {
     let done = 0;
     while (done < buf.length) {
       try {
-        done += writeSync(this.fh.fd, buf, done, buf.length - done, pos + done);
+        done +=
+          priority === 'foreground'
+            ? writeSync(this.fh.fd, buf, done, buf.length - done, pos + done)
+            : (await this.fh.write(buf, done, buf.length - done, pos + done)).bytesWritten;
       } catch (e) {
         throw StoreError.io(`write of ${this.name} at ${pos + done} failed: ${(e as Error).message}`, e);
       }

@@ -241,13 +241,18 @@ export class DataPath {
       const olds: Buffer[] = [];
       const crcs: number[] = [];
       try {
-        for (const p of plans) {
-          const old = await this.readChunk(p.origin, p.chunk, null);
-          if (p.keeper) await core.cow.write(old, p.block * BLOCK_SIZE);
-          olds.push(old);
-          crcs.push(p.keeper ? crc32c(old) : 0);
-        }
+        // in parallel, off the event loop: requests are served while the data is copied
+        await Promise.all(
+          plans.map(async (p, i) => {
+            const old = this.buffers.take(core.chunkLength(p.origin, p.chunk));
+            olds[i] = old;
+            await core.originDev(p.origin).read(old, p.chunk * core.chunkSize, 'background');
+            if (p.keeper) await core.cow.write(old, p.block * BLOCK_SIZE, 'background');
+            crcs[i] = p.keeper ? crc32c(old) : 0;
+          }),
+        );
       } catch (e) {
+        for (const old of olds) if (old) this.buffers.give(old);
         await core.meta.run(async () => {
           for (const p of plans) if (p.keeper) await core.sm.freeChunk(p.block);
         });

@@ -177,21 +177,44 @@ export class WriteBack {
     }
   }
 
-  /** Copy out the held chunks, commit, write them to the origin; again while any are held. */
+  /**
+   * Copy out the held chunks, commit, write them to the origin; again while any are held.
+   * Two batches are in flight: while one batch's commit is written (the disk's time), the
+   * next batch is copied (the CPU's time). A batch reaches the origin only after its own
+   * commit, and after the batch before it.
+   */
   private async run(): Promise<void> {
+    let landing: Promise<void> = Promise.resolve();
     while (this.held.size > 0 && !this.failure) {
       await this.gather();
-      const keys = [...this.held.keys()];
+      const keys = [...this.held.keys()].filter((key) => !this.held.get(key)!.content);
+      if (keys.length === 0) {
+        await landing; // all held chunks are copied and wait for their commit
+        continue;
+      }
       try {
         for (let i = 0; i < keys.length; i += COPY_BATCH) await this.copy(keys.slice(i, i + COPY_BATCH));
-        await this.core.group.request();
-        await Promise.all(keys.map((key) => this.release(key)));
       } catch (e) {
-        this.failure = e as Error;
-        debug('held writes cannot reach the origin: %s', this.failure.message);
-        this.wake();
+        this.fail(e as Error);
+        break;
       }
+      const committed = this.core.group.request();
+      const before = landing;
+      await before; // at most two batches in flight
+      landing = committed
+        .then(() => Promise.all(keys.map((key) => this.release(key))))
+        .then(
+          () => undefined,
+          (e: Error) => this.fail(e),
+        );
     }
+    await landing;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    debug('held writes cannot reach the origin: %s', e.message);
+    this.wake();
   }
 
   /**
@@ -236,7 +259,8 @@ export class WriteBack {
     try {
       const content = this.held.get(key)!.content!;
       const chunk = key % MAX_CHUNKS;
-      await core.originDev(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize);
+      // in the background: the event loop serves requests while the thread pool writes
+      await core.originDev(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize, 'background');
       this.held.delete(key);
       this.giveBack(content.length);
       this.buffers.give(content);
