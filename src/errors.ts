@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'LOCKED' // the store is open in another process
   | 'CLOSED' // the store was closed
   | 'READ_ONLY' // opened for inspection only
-  | 'FAILED'; // an earlier commit failed: reopen the store
+  | 'FAILED' // an earlier commit failed: reopen the store
+  | 'BAD_STREAM'; // a replication stream is cut, damaged, or not one
 
 const ERRNO: Record<ErrorCode, string> = {
   INVALID_ARGUMENT: 'EINVAL',
@@ -32,6 +33,7 @@ const ERRNO: Record<ErrorCode, string> = {
   CLOSED: 'EIO',
   READ_ONLY: 'EROFS',
   FAILED: 'EIO',
+  BAD_STREAM: 'EBADMSG',
 };
 
 export class StoreError extends Error {

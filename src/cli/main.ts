@@ -11,6 +11,7 @@ import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
 import { controlCommand, listSnapshots, readStatus } from './control-client';
 import { runCheck } from './check-command';
+import { describeReceive, runDiff, runReceive, runSend } from './replicate-command';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -157,6 +158,58 @@ export function cli(argv: string[]): Argv {
         else if (result.clean) console.log(`${a.cow}: clean`);
         else for (const p of result.problems) console.log(p);
         if (!result.clean) throw new ProblemsFound(`${result.problems.length} problem(s) found in ${a.cow}`);
+      },
+    )
+    .command(
+      'diff <origin> <cow> <from> <to>',
+      'print the byte ranges where two images (snapshots or "origin") of an unmounted store differ',
+      (y) =>
+        y
+          .positional('origin', { type: 'string', demandOption: true })
+          .positional('cow', { type: 'string', demandOption: true })
+          .positional('from', { type: 'string', demandOption: true, describe: 'snapshot id or "origin"' })
+          .positional('to', { type: 'string', demandOption: true, describe: 'snapshot id or "origin"' })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print {"from", "to", "chunkSize", "bytes", "ranges": [{"offset", "length"}]}',
+          }),
+      async (a) => {
+        const d = await runDiff(a.origin, a.cow, a.from, a.to);
+        if (a.json) console.log(JSON.stringify(d, null, 2));
+        else for (const r of d.ranges) console.log(`${r.offset} ${r.length}`);
+      },
+    )
+    .command(
+      'send <origin> <cow> <snapshot>',
+      'write a snapshot of an unmounted store to stdout as a stream: whole, or the delta --from an earlier one',
+      (y) =>
+        y
+          .positional('origin', { type: 'string', demandOption: true })
+          .positional('cow', { type: 'string', demandOption: true })
+          .positional('snapshot', { type: 'string', demandOption: true })
+          .option('from', { type: 'string', describe: 'send only what changed since this snapshot' }),
+      async (a) => {
+        const sent = await runSend(a.origin, a.cow, a.snapshot, a.from);
+        if (process.stderr.isTTY) console.error(`sent ${a.snapshot}: ${sent.bytes} bytes of image`);
+      },
+    )
+    .command(
+      'receive <origin> <cow> [snapshot]',
+      'read a stream from stdin into an unmounted store, as a new snapshot (by default named as it was sent)',
+      (y) =>
+        y
+          .positional('origin', { type: 'string', demandOption: true })
+          .positional('cow', { type: 'string', demandOption: true })
+          .positional('snapshot', { type: 'string', describe: 'the name to give it here' })
+          .option('become-origin', {
+            type: 'boolean',
+            default: false,
+            describe: 'then make the origin this snapshot (a rollback to it, started in the same commit)',
+          }),
+      async (a) => {
+        const r = await runReceive(a.origin, a.cow, a.snapshot, a['become-origin']);
+        console.error(describeReceive(r, a['become-origin']));
       },
     )
     .demandCommand(1, 'name a command')

@@ -16,6 +16,7 @@ import {
   VERSION_SIZE,
   VersionKind,
   VersionRecord,
+  VersionState,
   MAX_CHUNKS,
 } from '../format/records';
 import { BlockDevice } from '../block/block-device';
@@ -28,6 +29,7 @@ import { BackgroundState, Core, Reservation } from './core';
 import { DataPath } from './data-path';
 import { Reclaimer } from './reclaim';
 import { RollbackJob } from './rollback';
+import { ByteRange, chunkRanges, differingChunks } from './delta';
 
 const debug = createDebug('snapfuse:store');
 
@@ -84,6 +86,15 @@ export interface StoreStatus {
   copyOuts: number;
   commits: number;
 }
+
+/** A snapshot being received: see `Store.stage`. */
+export interface Staged {
+  readonly leaf: Version;
+  readonly from: string;
+}
+
+/** The source recorded for a staged leaf; no image has this name. */
+const STAGED_SOURCE = ':staged';
 
 export class Store {
   private readonly data: DataPath;
@@ -239,6 +250,7 @@ export class Store {
       const room = Math.floor(Math.max(0, sm.counts().allocatable - core.metaReserve()) / core.chunkBlocks);
       store.startRollbackJob(core.reserveChunks(Math.min(need, room)));
     }
+    await store.dropLeftoverStaged();
     store.reclaimer.kick();
     debug('opened %s at commit %d: %d versions', cow.name, sb.seq, versions.size);
     return store;
@@ -332,17 +344,29 @@ export class Store {
   async rollback(id: string): Promise<void> {
     this.assertWritable();
     checkId(id);
-    if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
     const release = await this.core.gate.acquireExclusive();
+    try {
+      await this.startRollback(this.leafOf(id), id);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Start a rollback of the origin to `target` (hold the gate): space for all its copying
+   * is set aside, or it is refused; `alongside` runs in the same metadata change, so that
+   * one commit makes both durable.
+   */
+  private async startRollback(target: Version, id: string, alongside?: () => void): Promise<void> {
+    if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
     let space: Reservation | null = null;
     try {
-      const target = this.leafOf(id);
       // held origin writes have not found their chunks yet: the job must see their copies
       await this.data.writeBack.drain();
-      // all the space the copying may need is set aside now, or the rollback is refused
       space = this.core.reserveChunks(await this.data.countCowChunks(0, target));
       this.core.requireSpace(16);
       await this.core.meta.run(async () => {
+        alongside?.();
         const [cont, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
         if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
         this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: 0, rollbackCursor: 0 });
@@ -351,10 +375,103 @@ export class Store {
     } catch (e) {
       space?.release();
       throw e;
+    }
+    this.startRollbackJob(space);
+  }
+
+  // ---- replication -----------------------------------------------------------------
+
+  /** The store's identity, which a replication stream names as its source. */
+  get uuid(): string {
+    return this.core.sb.uuid.toString('hex');
+  }
+
+  /** The live snapshot with this identity (32 hex digits), if any. */
+  snapshotByUuid(uuid: string): SnapshotInfo | null {
+    const v = /^[0-9a-f]{32}$/.test(uuid) ? this.core.versions.snapshotByUuid(0, Buffer.from(uuid, 'hex')) : undefined;
+    return v ? this.info(v) : null;
+  }
+
+  /**
+   * The byte ranges where images `from` and `to` ("origin" or snapshot ids) differ,
+   * ascending, found from the metadata without reading data.
+   */
+  async *diff(from: string, to: string): AsyncGenerator<ByteRange> {
+    this.assertOpen();
+    const [a, b] = [this.leafOf(from), this.leafOf(to)];
+    await this.data.writeBack.drain(); // held origin writes are not in the metadata yet
+    yield* chunkRanges(differingChunks(this.core, 0, a, b), this.chunkSize, this.originSize);
+  }
+
+  /**
+   * A hidden snapshot of `from`, for a snapshot that arrives in pieces (receive): written
+   * with `writeStaged`, then made visible in one commit by `publish`, or dropped by
+   * `discard`. One left by a crash is dropped at the next open.
+   */
+  async stage(from: string): Promise<Staged> {
+    this.assertWritable();
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const source = this.leafOf(from);
+      this.core.requireSpace(16);
+      if (from === ORIGIN_IMAGE) await this.data.syncOrigin(0);
+      const leaf = await this.core.meta.run(async () => {
+        const [cont, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());
+        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
+        return staged;
+      });
+      await this.core.commit();
+      return { leaf, from };
     } finally {
       release();
     }
-    this.startRollbackJob(space!);
+  }
+
+  async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
+    this.assertOpen();
+    this.checkRange(buf, pos);
+    await this.core.gate.withShared(() => this.data.readSnapshot(0, s.leaf, buf, pos));
+  }
+
+  async writeStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
+    this.assertWritable();
+    this.checkRange(buf, pos);
+    await this.core.gate.withShared(() => this.data.writeSnapshot(0, s.leaf, buf, pos));
+  }
+
+  /**
+   * The staged snapshot becomes snapshot `id`, with the identity and creation time it
+   * has where it was made; with `becomeOrigin`, a rollback of the origin to it starts in
+   * the same commit. Refused, changing nothing, if `id` or the identity is taken.
+   */
+  async publish(s: Staged, id: string, uuid: string, created: Date, becomeOrigin = false): Promise<void> {
+    this.assertWritable();
+    checkId(id);
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      if (this.core.versions.snapshot(0, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
+      if (this.snapshotByUuid(uuid)) throw new StoreError('EXISTS', `this store already holds snapshot ${uuid}`);
+      const show = () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
+      if (becomeOrigin) await this.startRollback(s.leaf, id, show);
+      else {
+        await this.core.meta.run(async () => show());
+        await this.core.commit();
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Drop a staged snapshot: its space returns in the background, as after a delete. */
+  async discard(s: Staged): Promise<void> {
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      await this.core.meta.run(async () => this.core.versions.markDeleted(s.leaf));
+      await this.core.commit();
+    } finally {
+      release();
+    }
+    this.reclaimer.kick();
   }
 
   // ---- data ------------------------------------------------------------------------
@@ -447,6 +564,18 @@ export class Store {
       this.rollbackJob = null;
       this.reclaimer.kick();
     });
+  }
+
+  /** Staged snapshots a crash left half received: nobody can finish them now. */
+  private async dropLeftoverStaged(): Promise<void> {
+    const { versions } = this.core;
+    const left = [...versions.all()].filter(
+      (v) => v.kind === VersionKind.HIDDEN && v.source === STAGED_SOURCE && v.state === VersionState.LIVE,
+    );
+    if (left.length === 0) return;
+    await this.core.meta.run(async () => left.forEach((v) => versions.markDeleted(v)));
+    await this.core.commit();
+    debug('dropped %d snapshots left half received', left.length);
   }
 
   private hasDeleted(): boolean {

@@ -144,6 +144,24 @@ export class VersionTree {
     return [cont, fresh];
   }
 
+  /**
+   * A hidden leaf becomes snapshot `name` (a received snapshot, once all of it arrived),
+   * with the identity and creation time it has where it was made.
+   */
+  publish(v: Version, name: string, source: string, uuid: Buffer, created: number): void {
+    if (v.kind !== VersionKind.HIDDEN) throw new TypeError('only hidden leaves are published');
+    Object.assign(v, { kind: VersionKind.SNAPSHOT, name, source, uuid, created });
+    this.byName.set(nameKey(v.origin, name), v);
+    this.namesChanged++;
+    this.markChanged(v);
+  }
+
+  /** The live snapshot of `origin` with this identity. */
+  snapshotByUuid(origin: number, uuid: Buffer): Version | undefined {
+    for (const v of this.byName.values()) if (v.origin === origin && v.uuid.equals(uuid)) return v;
+    return undefined;
+  }
+
   /** A user deletes a snapshot: it vanishes from view now; reclaim removes it later. */
   markDeleted(v: Version): void {
     if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));

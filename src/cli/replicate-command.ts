@@ -1,0 +1,105 @@
+// `snapfuse diff`, `send` and `receive`: offline, on a store no mount holds (the lock
+// says so), like `check`. Streams go to stdout and come from stdin, never a terminal;
+// progress goes to stderr when that is one.
+import { SingleBar } from 'cli-progress';
+import { StoreError } from '../errors';
+import { openFiles, OpenedStore } from '../engine/open-files';
+import { Progress, receiveSnapshot, ReceiveSummary, sendSnapshot, SendSummary } from '../engine/replication';
+
+const MiB = 2 ** 20;
+
+async function withStore<T>(origin: string, cow: string, readOnly: boolean, fn: (o: OpenedStore) => Promise<T>) {
+  // a mount just unmounted may still be committing: wait for it a few seconds, as DESIGN.md says
+  const opened = await openFiles(origin, cow, { readOnly, commitInterval: 0 });
+  try {
+    return await fn(opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+/** A bar on stderr if it is a terminal; `total` 0 shows bytes only. */
+function progressBar(what: string, total: boolean): { progress: Progress; stop: () => void } {
+  if (!process.stderr.isTTY) return { progress: () => undefined, stop: () => undefined };
+  const format = total ? `${what} [{bar}] {percentage}% {doneMiB}/{totalMiB} MiB` : `${what} {doneMiB} MiB`;
+  const bar = new SingleBar({ format, stream: process.stderr, hideCursor: true });
+  let started = false;
+  return {
+    progress: (done, all) => {
+      const payload = { doneMiB: (done / MiB).toFixed(1), totalMiB: (all / MiB).toFixed(1) };
+      if (!started) bar.start(Math.max(all, 1), 0, payload);
+      started = true;
+      bar.update(total ? done : 0, payload);
+    },
+    stop: () => started && bar.stop(),
+  };
+}
+
+export interface DiffResult {
+  from: string;
+  to: string;
+  chunkSize: number;
+  bytes: number;
+  ranges: Array<{ offset: number; length: number }>;
+}
+
+export async function runDiff(origin: string, cow: string, from: string, to: string): Promise<DiffResult> {
+  return withStore(origin, cow, true, async ({ store }) => {
+    const ranges = [];
+    for await (const r of store.diff(from, to)) ranges.push(r);
+    return { from, to, chunkSize: store.chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
+  });
+}
+
+/** Write to stdout, waiting while the pipe is full; a reader gone away is an error. */
+function stdoutSink(): (buf: Buffer) => Promise<void> {
+  return (buf) =>
+    new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(StoreError.io(`cannot write the stream: ${e.message}`, e));
+      process.stdout.once('error', onError);
+      process.stdout.write(buf, (e) => {
+        process.stdout.off('error', onError);
+        if (e) onError(e);
+        else resolve();
+      });
+    });
+}
+
+export async function runSend(origin: string, cow: string, snapshot: string, base?: string): Promise<SendSummary> {
+  if (process.stdout.isTTY)
+    throw StoreError.invalid('the stream would go to a terminal: redirect it to a file or pipe');
+  const bar = progressBar(`send ${snapshot}`, true);
+  try {
+    return await withStore(origin, cow, true, ({ store }) =>
+      sendSnapshot(store, snapshot, stdoutSink(), { base, progress: bar.progress }),
+    );
+  } finally {
+    bar.stop();
+  }
+}
+
+export async function runReceive(
+  origin: string,
+  cow: string,
+  name: string | undefined,
+  becomeOrigin: boolean,
+): Promise<ReceiveSummary> {
+  if (process.stdin.isTTY) throw StoreError.invalid('no stream on stdin: pipe `snapfuse send` into it');
+  const bar = progressBar('receive', false);
+  try {
+    return await withStore(origin, cow, false, async ({ store }) => {
+      const received = await receiveSnapshot(store, process.stdin, { name, becomeOrigin, progress: bar.progress });
+      if (becomeOrigin) await store.idle(); // the rollback's copying, done before the store closes
+      return received;
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+export function describeReceive(r: ReceiveSummary, becomeOrigin: boolean): string {
+  const what = r.base ? `the delta from ${r.base}` : 'a whole image';
+  const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+  const origin = becomeOrigin ? '; the origin is now this snapshot' : '';
+  return `received ${r.name} (${what}): ${mib(r.bytes)} in the stream, ${mib(r.written)} written${origin}`;
+}

@@ -1,0 +1,98 @@
+// Replication through the real CLI: a store with ext4 on its origin sends a snapshot
+// whole, then a delta, over a pipe to a second store; the received snapshots are the
+// same bytes and a sound ext4. A cut stream is refused and changes nothing; a mounted
+// store is refused.
+import { spawnSync } from 'child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { canMount, CLI, World } from '../helpers/e2e';
+
+const d = canMount ? describe : describe.skip;
+const MiB = 1 << 20;
+
+d('send | receive between two stores', () => {
+  const w = new World();
+  afterAll(() => w.cleanup());
+
+  /** A shell pipeline of snapfuse commands (`snapfuse` stands for the CLI), with pipefail. */
+  const pipeline = (line: string) =>
+    spawnSync('bash', ['-o', 'pipefail', '-c', line.replace(/snapfuse /g, `${process.execPath} ${CLI} `)], {
+      encoding: 'utf8',
+      env: { ...process.env, SNAPFUSE_LOCK_DIR: w.lockDir },
+      timeout: 120_000,
+    });
+
+  test('a full send, then a delta, arrive whole; a cut stream and a mounted receiver are refused', () => {
+    const a = { origin: w.file('a.img', 32 * MiB), cow: w.file('a.cow', 128 * MiB), mnt: w.path('a') };
+    const b = { origin: w.file('b.img', 32 * MiB), cow: w.file('b.cow', 128 * MiB), mnt: w.path('b') };
+    for (const s of [a, b]) {
+      mkdirSync(s.mnt);
+      w.ok('format', s.origin, s.cow, '--chunk-size', '16K');
+    }
+
+    // the sender: ext4 on the origin, files, a snapshot; more files, another
+    w.ok('mount', a.origin, a.cow, a.mnt);
+    w.track(a.mnt);
+    const dev = w.losetup(join(a.mnt, 'origin.img'));
+    w.sh('mkfs.ext4', ['-q', dev]);
+    const fs = w.path('fs');
+    mkdirSync(fs);
+    w.mount(dev, fs);
+    writeFileSync(join(fs, 'one'), Buffer.alloc(3 * MiB, 1));
+    w.umount(fs);
+    w.ok('create', a.mnt, 's1');
+    w.mount(dev, fs);
+    writeFileSync(join(fs, 'two'), Buffer.alloc(2 * MiB, 2));
+    w.umount(fs);
+    w.detach(dev);
+    w.ok('create', a.mnt, 's2');
+    const md5 = { s1: w.md5(join(a.mnt, 'snapshots/s1.img')), s2: w.md5(join(a.mnt, 'snapshots/s2.img')) };
+    w.umount(a.mnt); // the offline tools wait a few seconds for the daemon to let go
+
+    // what differs between s1 and s2 is found offline, from the metadata
+    const diff = JSON.parse(w.ok('diff', a.origin, a.cow, 's1', 's2', '--json'));
+    expect(diff.ranges.length).toBeGreaterThan(0);
+    expect(diff.bytes).toBeGreaterThanOrEqual(2 * MiB);
+    expect(diff.bytes).toBeLessThan(16 * MiB);
+
+    // whole, then the delta
+    const full = pipeline(`snapfuse send ${a.origin} ${a.cow} s1 | snapfuse receive ${b.origin} ${b.cow}`);
+    expect(full.stderr).toMatch(/received s1 \(a whole image\)/);
+    expect(full.status).toBe(0);
+    const delta = w.path('delta.stream');
+    const sent = pipeline(`snapfuse send ${a.origin} ${a.cow} s2 --from s1 > ${delta}`);
+    expect(sent.status).toBe(0);
+    expect(statSync(delta).size).toBeLessThan(diff.bytes + MiB);
+
+    // the delta cut short: refused, and the receiver is as before
+    const cut = w.path('cut.stream');
+    writeFileSync(cut, readFileSync(delta).subarray(0, Math.floor(statSync(delta).size / 2)));
+    const refused = pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${cut}`);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/cut short.*nothing was received, the store is as it was/);
+
+    // whole, it goes in
+    const ok = pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${delta}`);
+    expect(ok.stderr).toMatch(/received s2 \(the delta from s1\)/);
+    expect(ok.status).toBe(0);
+
+    // the receiver holds the same bytes, and a sound ext4 with both files
+    w.ok('mount', b.origin, b.cow, b.mnt);
+    w.track(b.mnt);
+    expect(w.ok('list', b.mnt)).toMatch(/s1[\s\S]*s2/);
+    expect(w.md5(join(b.mnt, 'snapshots/s1.img'))).toBe(md5.s1);
+    expect(w.md5(join(b.mnt, 'snapshots/s2.img'))).toBe(md5.s2);
+    const copy = w.losetup(join(b.mnt, 'snapshots/s2.img'));
+    w.sh('e2fsck', ['-fn', copy]);
+    w.mount(copy, fs);
+    expect(readFileSync(join(fs, 'two')).equals(Buffer.alloc(2 * MiB, 2))).toBe(true);
+    w.umount(fs);
+    w.detach(copy);
+
+    // a mounted store is not received into
+    const busy = pipeline(`snapfuse receive ${b.origin} ${b.cow} s3 < ${delta}`);
+    expect(busy.status).toBe(1);
+    expect(busy.stderr).toMatch(/in use/);
+    w.umount(b.mnt);
+  });
+});
