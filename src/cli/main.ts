@@ -11,7 +11,7 @@ import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
 import { controlCommand, listSnapshots, readStatus } from './control-client';
 import { runCheck } from './check-command';
-import { describeReceive, runDiff, runReceive, runSend } from './replicate-command';
+import { describeReceive, runDiff, runDiffMounted, runReceive, runSend } from './replicate-command';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -161,21 +161,24 @@ export function cli(argv: string[]): Argv {
       },
     )
     .command(
-      'diff <origin> <cow> <from> <to>',
-      'print the byte ranges where two images (snapshots or "origin") of an unmounted store differ',
+      'diff <args..>',
+      'print the byte ranges where two images (snapshot ids or "origin") differ: ' +
+        '`diff <mountpoint> <from> <to>` through a mount, `diff <origin> <cow> <from> <to>` offline',
       (y) =>
-        y
-          .positional('origin', { type: 'string', demandOption: true })
-          .positional('cow', { type: 'string', demandOption: true })
-          .positional('from', { type: 'string', demandOption: true, describe: 'snapshot id or "origin"' })
-          .positional('to', { type: 'string', demandOption: true, describe: 'snapshot id or "origin"' })
-          .option('json', {
-            type: 'boolean',
-            default: false,
-            describe: 'print {"from", "to", "chunkSize", "bytes", "ranges": [{"offset", "length"}]}',
-          }),
+        y.positional('args', { type: 'string', array: true, demandOption: true }).option('json', {
+          type: 'boolean',
+          default: false,
+          describe: 'print {"from", "to", "chunkSize", "bytes", "ranges": [{"offset", "length"}]}',
+        }),
       async (a) => {
-        const d = await runDiff(a.origin, a.cow, a.from, a.to);
+        const args = a.args as string[];
+        if (args.length !== 3 && args.length !== 4) {
+          throw new UsageError('diff takes <mountpoint> <from> <to>, or <origin> <cow> <from> <to>');
+        }
+        const d =
+          args.length === 3
+            ? await runDiffMounted(args[0], args[1], args[2])
+            : await runDiff(...(args as [string, string, string, string]));
         if (a.json) console.log(JSON.stringify(d, null, 2));
         else for (const r of d.ranges) console.log(`${r.offset} ${r.length}`);
       },

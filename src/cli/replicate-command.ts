@@ -1,10 +1,15 @@
 // `snapfuse diff`, `send` and `receive`: offline, on a store no mount holds (the lock
-// says so), like `check`. Streams go to stdout and come from stdin, never a terminal;
+// says so), like `check`; `diff` also through a mount, from its diff/ directory. Streams go to stdout and come from stdin, never a terminal;
 // progress goes to stderr when that is one.
 import { SingleBar } from 'cli-progress';
+import { promises as fs } from 'fs';
+import { join } from 'path';
 import { StoreError } from '../errors';
 import { openFiles, OpenedStore } from '../engine/open-files';
 import { Progress, receiveSnapshot, ReceiveSummary, sendSnapshot, SendSummary } from '../engine/replication';
+import { ORIGIN_IMAGE } from '../engine/store';
+import { parseStatus } from '../fuse/control';
+import { readStatus } from './control-client';
 
 const MiB = 2 ** 20;
 
@@ -49,6 +54,25 @@ export async function runDiff(origin: string, cow: string, from: string, to: str
     for await (const r of store.diff(from, to)) ranges.push(r);
     return { from, to, chunkSize: store.chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
   });
+}
+
+/** The same, through a mount: the daemon computes it, and <mountpoint>/diff/<from>..<to> holds it. */
+export async function runDiffMounted(mountpoint: string, from: string, to: string): Promise<DiffResult> {
+  const status = parseStatus(await readStatus(mountpoint));
+  for (const id of [from, to]) {
+    if (id !== ORIGIN_IMAGE && !status.snapshots.some((s) => s.id === id)) {
+      throw new StoreError('NOT_FOUND', `no snapshot ${id}`);
+    }
+  }
+  const text = await fs.readFile(join(mountpoint, 'diff', `${from}..${to}`), 'utf8');
+  const ranges = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [offset, length] = line.split(' ').map(Number);
+      return { offset, length };
+    });
+  return { from, to, chunkSize: status.chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
 }
 
 /** Write to stdout, waiting while the pipe is full; a reader gone away is an error. */

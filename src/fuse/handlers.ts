@@ -5,17 +5,21 @@
 //   /origin.img          the origin, read-write, its size fixed
 //   /snapshots/          one <id>.img per live snapshot, read-write
 //   /control             write one command; read the status
+//   /diff/<a>..<b>       read-only: the byte ranges where images a and b differ (ids or
+//                        "origin"), an "offset length" line each; the directory lists nothing
 //
 // Buffers that FUSE hands to read and write wrap native memory valid only until the
 // callback: the store is done with them before we call back.
 import createDebug from 'debug';
-import { constants } from 'os';
+import { constants as osConstants } from 'os';
+import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
 import { formatStatus, MAX_COMMAND_BYTES, parseCommand, snapshotLine } from './control';
 
 const debug = createDebug('snapfuse:fuse');
+const O_ACCMODE = 3; // the access mode bits of open flags; not in fs.constants
 const debugIo = createDebug('snapfuse:io'); // one line per image read and write
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -23,12 +27,17 @@ const S_IFREG = 0o100000;
 /** -errno for FUSE, from our error model (anything unexpected is EIO). */
 export function errnoOf(e: unknown): number {
   const name = e instanceof StoreError ? e.errno : 'EIO';
-  return -(constants.errno as Record<string, number>)[name];
+  return -(osConstants.errno as Record<string, number>)[name];
 }
 
-const E = (name: keyof typeof constants.errno) => -constants.errno[name];
+const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
 
-type Node = { kind: 'root' } | { kind: 'dir' } | { kind: 'control' } | { kind: 'image'; image: string };
+type Node =
+  | { kind: 'root' }
+  | { kind: 'dir' }
+  | { kind: 'control' }
+  | { kind: 'image'; image: string }
+  | { kind: 'diff'; from: string; to: string };
 
 export class Handlers {
   private readonly opens = new Map<string, number>(); // image -> open handles
@@ -39,6 +48,9 @@ export class Handlers {
   private snapshotLines: { key: number; lines: string[] } | null = null;
   private readonly lineOf = new WeakMap<SnapshotInfo, string>();
   private lastError: { errno: string; message: string } | null = null;
+  // a diff's text, made when its size is asked (a lookup, before the open) and read from
+  // until it is asked again: the size the kernel holds is that text's
+  private readonly diffText = new Map<string, Buffer>();
 
   constructor(private readonly store: Store) {}
 
@@ -111,13 +123,36 @@ export class Handlers {
     if (path === '/') return { kind: 'root' };
     if (path === '/snapshots') return { kind: 'dir' };
     if (path === '/control') return { kind: 'control' };
+    if (path === '/diff') return { kind: 'dir' };
+    const d = /^\/diff\/(.+)$/.exec(path);
+    if (d) return this.diffNode(d[1]);
     if (path === '/origin.img') return { kind: 'image', image: ORIGIN_IMAGE };
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
     if (m && this.store.snapshot(m[1])) return { kind: 'image', image: m[1] };
     return null;
   }
 
-  private stat(node: Node): Stat {
+  /** "<a>..<b>", where ids may hold dots themselves: the split where both sides are images. */
+  private diffNode(name: string): Node | null {
+    const exists = (id: string) => id === ORIGIN_IMAGE || this.store.snapshot(id) !== null;
+    for (let i = name.indexOf('..'); i > 0; i = name.indexOf('..', i + 1)) {
+      const [from, to] = [name.slice(0, i), name.slice(i + 2)];
+      if (exists(from) && exists(to)) return { kind: 'diff', from, to };
+    }
+    return null;
+  }
+
+  private async makeDiff(path: string, from: string, to: string): Promise<Buffer> {
+    let text = '';
+    for await (const r of this.store.diff(from, to)) text += `${r.offset} ${r.length}\n`;
+    const buf = Buffer.from(text);
+    this.diffText.delete(path); // newest last: the oldest goes first
+    this.diffText.set(path, buf);
+    if (this.diffText.size > 16) this.diffText.delete(this.diffText.keys().next().value!);
+    return buf;
+  }
+
+  private stat(node: Node, diffSize = 0): Stat {
     const base = {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
@@ -130,6 +165,7 @@ export class Handlers {
     if (node.kind === 'control') {
       return { ...base, mode: S_IFREG | 0o600, size: Buffer.byteLength(this.renderStatus()), mtime: new Date() };
     }
+    if (node.kind === 'diff') return { ...base, mode: S_IFREG | 0o400, size: diffSize, mtime: new Date() };
     const created = this.store.snapshot(node.image)?.created ?? this.mounted;
     const size = this.store.originSize;
     return { ...base, mode: S_IFREG | 0o600, size, mtime: created, blksize: 4096, blocks: Math.ceil(size / 512) };
@@ -150,10 +186,15 @@ export class Handlers {
       getattr: (path, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
-        cb(0, this.stat(node));
+        if (node.kind !== 'diff') return cb(0, this.stat(node));
+        this.makeDiff(path, node.from, node.to).then(
+          (text) => cb(0, this.stat(node, text.length)),
+          (e: unknown) => cb(errnoOf(e)),
+        );
       },
       readdir: (path, cb) => {
-        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control']);
+        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control', 'diff']);
+        if (path === '/diff') return cb(0, []);
         if (path === '/snapshots')
           return cb(
             0,
@@ -179,10 +220,11 @@ export class Handlers {
           namemax: 68,
         });
       },
-      open: (path, _flags, cb) => {
+      open: (path, flags, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'root' || node.kind === 'dir') return cb(E('EISDIR'));
+        if (node.kind === 'diff' && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
         else this.renderStatus();
         cb(0, this.nextFd++);
@@ -199,8 +241,9 @@ export class Handlers {
       read: (path, _fd, buf, len, pos, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
-        if (node.kind === 'control') {
-          const text = Buffer.from(this.statusText);
+        if (node.kind === 'control' || node.kind === 'diff') {
+          const text = node.kind === 'control' ? Buffer.from(this.statusText) : this.diffText.get(path);
+          if (!text) return cb(0);
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }
         if (node.kind !== 'image') return cb(E('EISDIR'));
@@ -256,6 +299,7 @@ export class Handlers {
     const node = this.resolve(path);
     if (!node) return E('ENOENT');
     if (node.kind === 'control') return 0;
+    if (node.kind === 'diff') return E('EACCES');
     if (node.kind !== 'image') return E('EISDIR');
     return size === this.store.originSize || size === 0 ? 0 : E('EINVAL');
   }

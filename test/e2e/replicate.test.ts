@@ -47,10 +47,16 @@ d('send | receive between two stores', () => {
     w.detach(dev);
     w.ok('create', a.mnt, 's2');
     const md5 = { s1: w.md5(join(a.mnt, 'snapshots/s1.img')), s2: w.md5(join(a.mnt, 'snapshots/s2.img')) };
+    // what differs between s1 and s2, through the mount: its diff/ directory
+    const mounted = JSON.parse(w.ok('diff', a.mnt, 's1', 's2', '--json'));
+    expect(readFileSync(join(a.mnt, 'diff', 's1..s2'), 'utf8')).toBe(w.ok('diff', a.mnt, 's1', 's2'));
+    expect(() => writeFileSync(join(a.mnt, 'diff', 's1..s2'), 'x')).toThrow(/EACCES/);
+    expect(w.snapfuse('diff', a.mnt, 's1', 'nope').stderr).toMatch(/no snapshot nope/);
     w.umount(a.mnt); // the offline tools wait a few seconds for the daemon to let go
 
-    // what differs between s1 and s2 is found offline, from the metadata
+    // and offline, from the metadata: the same
     const diff = JSON.parse(w.ok('diff', a.origin, a.cow, 's1', 's2', '--json'));
+    expect(diff).toEqual(mounted);
     expect(diff.ranges.length).toBeGreaterThan(0);
     expect(diff.bytes).toBeGreaterThanOrEqual(2 * MiB);
     expect(diff.bytes).toBeLessThan(16 * MiB);

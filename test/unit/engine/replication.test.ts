@@ -233,6 +233,26 @@ describe('receive --become-origin', () => {
   });
 });
 
+describe('a crash while the origin becomes the received snapshot', () => {
+  test('the next open finishes it: the origin is the snapshot', async () => {
+    const rnd = new Random(41);
+    const src = await side(rnd);
+    const dst = await side(rnd);
+    await src.store.create('s1');
+    await receiveSnapshot(dst.store, pieces(await send(src.store, 's1')), { becomeOrigin: true });
+    // the rollback's copying has begun, not ended: the process dies now
+    expect(dst.store.status().rollback).not.toBeNull();
+    const [origin, cow] = [Buffer.from(dst.origin.image()), Buffer.from(dst.cow.image())];
+    const again = await Store.open(new MemoryDevice(origin), new MemoryDevice(cow), { commitInterval: 0 });
+    await again.idle();
+    expect(digest(await image(again, ORIGIN_IMAGE))).toBe(digest(await image(src.store, 's1')));
+    expect(digest(await image(again, 's1'))).toBe(digest(await image(src.store, 's1')));
+    await again.close();
+    await dst.store.close();
+    await src.store.close();
+  });
+});
+
 describe('a receive cut by a crash', () => {
   test('leaves a staged snapshot that the next open drops', async () => {
     const rnd = new Random(31);
