@@ -110,7 +110,7 @@ export class WriteBack {
   hold(key: number, offset: number, data: Buffer, room: Room, space: Reservation): void {
     room.take();
     this.held.set(key, {
-      pieces: [{ offset, data: Buffer.from(data) }],
+      pieces: [{ offset, data: this.keep(data) }],
       pieceBytes: data.length,
       content: null,
       space,
@@ -119,11 +119,18 @@ export class WriteBack {
     if (this.bytes * 2 >= this.limit) this.hurry?.();
   }
 
+  /** A copy of a write's data: a whole chunk's in a pooled buffer, which may become the chunk's content. */
+  private keep(data: Buffer): Buffer {
+    const copy = this.buffers.take(data.length);
+    data.copy(copy);
+    return copy;
+  }
+
   /** A later write to a held chunk. Call under the chunk's exclusive lock. */
   write(key: number, offset: number, data: Buffer): void {
     const h = this.held.get(key)!;
     if (h.content) return void data.copy(h.content, offset);
-    h.pieces.push({ offset, data: Buffer.from(data) });
+    h.pieces.push({ offset, data: this.keep(data) });
     h.pieceBytes += data.length;
     // pieces beyond the chunk's room: copy it out now rather than keep more
     if (h.pieceBytes > this.core.chunkSize) this.hurry?.();
@@ -144,7 +151,10 @@ export class WriteBack {
         const from = Math.max(pos - c * size, 0);
         const to = Math.min(pos + length - c * size, h.content.length);
         layers.push({ at: c * size + from, data: Buffer.from(h.content.subarray(from, to)) });
-      } else if (h) for (const p of [...h.pieces]) layers.push({ at: c * size + p.offset, data: p.data });
+      } else if (h) {
+        // copied too: a piece's buffer may become the chunk's content, and go back to the pool
+        for (const p of h.pieces) layers.push({ at: c * size + p.offset, data: Buffer.from(p.data) });
+      }
     }
     return (buf) => {
       for (const { at, data } of layers) {
@@ -243,8 +253,15 @@ export class WriteBack {
       const olds = await this.copyOut(todo.map((key) => ({ key, space: this.held.get(key)!.space })));
       for (const [i, key] of todo.entries()) {
         const h = this.held.get(key)!;
-        for (const p of h.pieces) p.data.copy(olds[i], p.offset);
-        h.content = olds[i];
+        let content = olds[i];
+        for (const p of h.pieces) {
+          // a whole chunk written over the old data: its buffer is the content, no copy
+          if (p.offset === 0 && p.data.length === content.length) {
+            this.buffers.give(content);
+            content = p.data;
+          } else p.data.copy(content, p.offset);
+        }
+        h.content = content;
         h.pieces = [];
         h.space.release();
       }
