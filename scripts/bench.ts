@@ -89,6 +89,18 @@ function sparse(path: string, mib: number): string {
   return path;
 }
 
+/**
+ * A COW file with its space allocated (fallocate), as a store on a device or a logical
+ * volume has: with a sparse one, the first write to each region of the COW also costs
+ * the file system's allocation, and stores that keep more copied data (more snapshots)
+ * reach new regions more often, which section 3 would count against the snapshots.
+ */
+function preallocated(path: string, mib: number): string {
+  sparse(path, mib);
+  run('fallocate', ['-l', `${mib}M`, path]);
+  return path;
+}
+
 /** Write random data over the first `mib` MiB of a file, so reads are not of holes (or so every chunk changes). */
 function fill(path: string, mib = SIZE_MIB): void {
   run('dd', ['if=/dev/urandom', `of=${path}`, 'bs=1M', `count=${mib}`, 'conv=notrunc,fsync', 'status=none']);
@@ -190,17 +202,24 @@ interface Target {
   firstWrites?: boolean; // random writes: as many as a quarter of the chunks, not 8 s
 }
 
+/** Every snapfuse store mounted now: each run waits until none has background work. */
+const mountedStores = new Set<SnapfuseMount>();
+
 /**
- * Run `job` on each target, RUNS times, the targets taking turns run by run: the machine
- * drifts over minutes, and turns spread that drift over every target alike.
+ * Run `job` on each target, RUNS times, the targets taking turns run by run, and each
+ * round starting with the next target: the machine drifts over minutes, and turns spread
+ * that drift, and whatever a run leaves to the one after it, over every target alike.
+ * Before each run, every store's background work is waited out and dirty pages written.
  */
 async function measure(job: Job, targets: Target[]): Promise<void> {
   const runs = new Map<Target, Runs>(targets.map((t) => [t, []]));
   for (let r = 0; r < RUNS; r++) {
-    for (const t of targets) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(r + i) % targets.length];
       checkInterrupted();
       await t.before?.();
-      await t.store?.quiesce();
+      for (const store of mountedStores) await store.quiesce();
+      run('sync', []);
       try {
         const ios = t.firstWrites && t.store ? Math.floor((SIZE_MIB * 2 ** 20) / t.store.chunkSize / 4) : undefined;
         runs.get(t)!.push(fio(t.file, job, ios));
@@ -266,9 +285,9 @@ class SnapfuseMount {
     this.lockFile = join(LOCK_DIR, `${st.dev}-${st.ino}.lock`);
   }
 
-  /** Format a COW of `cowMiB` (sparse) over `originFile` and mount it. */
+  /** Format a COW of `cowMiB` (preallocated) over `originFile` and mount it. */
   static mount(name: string, cowMiB: number, originFile = origin): SnapfuseMount {
-    const cow = sparse(join(dir, `${name}.cow`), cowMiB);
+    const cow = preallocated(join(dir, `${name}.cow`), cowMiB);
     snapfuse('format', originFile, cow, ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []));
     const mnt = join(dir, name);
     mkdirSync(mnt);
@@ -276,6 +295,7 @@ class SnapfuseMount {
     let store: SnapfuseMount | undefined;
     cleanups.push(async () => (store ? store.abandon() : umount(mnt)));
     store = new SnapfuseMount(mnt, cow, originFile);
+    mountedStores.add(store);
     return store;
   }
 
@@ -333,6 +353,7 @@ class SnapfuseMount {
   async unmount(): Promise<void> {
     if (!this.isMounted) return;
     this.isMounted = false;
+    mountedStores.delete(this);
     umount(this.mnt);
     await waitFor(() => !existsSync(this.lockFile), 'the mount daemon to exit', 300_000);
   }
@@ -376,10 +397,14 @@ class SnapfuseMount {
   }
 }
 
-/** Generous: 8x the origin, plus what the store may copy, plus room for metadata. Sparse, so free until used. */
-const cowMiB = (copiesMiB: number) => 8 * SIZE_MIB + copiesMiB + 1024;
-/** What a store may copy when each run of each write job starts after a fresh snapshot: the origin, at most. */
-const writeJobsCopies = RUNS * WRITE_JOBS.length * SIZE_MIB;
+/** What the store may copy, plus the origin's size and 1 GiB of slack (metadata, held copies). Preallocated. */
+const cowMiB = (copiesMiB: number) => copiesMiB + SIZE_MIB + 1024;
+/**
+ * What a store of the write jobs may hold copied at once: each run's copies are freed
+ * (its snapshot replaced, the reclaim waited out) before the next run, so one run's, the
+ * origin at most, plus the origin once more for the old snapshots of section 3.
+ */
+const writeJobsCopies = 2 * SIZE_MIB;
 
 /**
  * Before each run, a new snapshot replaces the one the last run took: every write of the
@@ -555,8 +580,13 @@ async function snapshotCounts(): Promise<void> {
 
 // ---- section 4 ------------------------------------------------------------------
 
-/** Reads of two snapshot images: one whose every chunk is in the COW, one that shares all with the origin. */
-async function snapshotReads(): Promise<void> {
+const PT_READS = 'passthrough, beside the snapshot reads';
+
+/**
+ * Reads of two snapshot images: one whose every chunk is in the COW, one that shares all
+ * with the origin; the passthrough takes its turns with them, for the ratios.
+ */
+async function snapshotReads(pt: string): Promise<void> {
   const store = SnapfuseMount.mount('reads', cowMiB(SIZE_MIB));
   store.command('create copied');
   console.log('section 4: rewriting the origin');
@@ -565,10 +595,10 @@ async function snapshotReads(): Promise<void> {
   const images = ['copied', 'shared'];
   for (const job of READ_JOBS) {
     const image = (id: string) => join(store.mnt, 'snapshots', `${id}.img`);
-    await measure(
-      job,
-      images.map((id) => ({ name: `snapshot ${id}`, file: image(id), store })),
-    );
+    await measure(job, [
+      { name: PT_READS, file: pt },
+      ...images.map((id) => ({ name: `snapshot ${id}`, file: image(id), store })),
+    ]);
   }
   await store.close('section 4: a snapshot copied whole, one shared, reads');
   const what: Record<string, string> = { copied: 'all in the COW', shared: 'all shared with the origin' };
@@ -577,20 +607,19 @@ async function snapshotReads(): Promise<void> {
     title: 'Snapshot image reads',
     text:
       'Read jobs on `snapshots/<id>.img`: `copied` was taken before the whole origin was rewritten, so every chunk ' +
-      "it reads is a COW chunk; `shared` was taken after, so every chunk it reads is still the origin's.",
+      "it reads is a COW chunk; `shared` was taken after, so every chunk it reads is still the origin's. " +
+      'The passthrough took its turns with them, run by run: its row is the base of the ratios.',
     head: ['job', 'snapshot', 'median MiB/s', 'min–max', 'ratio to passthrough'],
-    rows: READ_JOBS.flatMap((job) =>
-      images.map((id) => {
-        const r = results.get(key(`snapshot ${id}`, job))!;
-        return [
-          job.name,
-          `${id} (${what[id]})`,
-          fmt(median(r)),
-          spread(r),
-          ratio(r, results.get(key('passthrough', job))),
-        ];
-      }),
-    ),
+    rows: READ_JOBS.flatMap((job) => {
+      const pt = results.get(key(PT_READS, job))!;
+      return [
+        [job.name, 'passthrough', fmt(median(pt)), spread(pt), '1.00'],
+        ...images.map((id) => {
+          const r = results.get(key(`snapshot ${id}`, job))!;
+          return [job.name, `${id} (${what[id]})`, fmt(median(r)), spread(r), ratio(r, pt)];
+        }),
+      ];
+    }),
   });
 }
 
@@ -887,9 +916,11 @@ function header(chunkSize: number | undefined, minutes: number): string[] {
     ),
     '',
     'Sequential jobs are buffered and end in fsync; random ones are O_DIRECT with libaio, 8 s each. Read jobs start ' +
-      'with dropped caches. Before every run on snapfuse the bench waits until no background work runs (`reclaim -` ' +
-      'in the status). The targets of a job take turns run by run (raw, passthrough, snapfuse, raw, ...), so that ' +
-      'drift over minutes hits them alike. Throughput is the median of the runs, with min–max. The machine is shared and noisy: read the ' +
+      'with dropped caches. Before every run the bench waits until no background work runs (`reclaim -` ' +
+      'in the status of every store mounted), then runs `sync`. COW files are preallocated (`fallocate`), as a ' +
+      'store on a device or a logical volume is. The targets of a job take turns run by run, each round starting with ' +
+      'the next target (raw, passthrough, snapfuse; passthrough, snapfuse, raw; ...), so that drift over minutes, and ' +
+      'what a run leaves to the next, hit them alike. Throughput is the median of the runs, with min–max. The machine is shared and noisy: read the ' +
       'ratios to the passthrough (a bare fuse-native file with the same mount options, measured in the same run), not ' +
       'the absolutes.',
     '',
@@ -916,13 +947,15 @@ async function main(): Promise<void> {
   origin = sparse(join(dir, 'origin.img'), SIZE_MIB);
   fill(origin);
   const baseline = [1, 2, 3, 4].some((s) => SECTIONS.has(s));
+  let pt = '';
   if (baseline) {
     const raw = sparse(join(dir, 'raw.img'), SIZE_MIB);
     fill(raw);
-    await originJobs(raw, await startPassthrough());
+    pt = await startPassthrough();
+    await originJobs(raw, pt);
   }
   if (SECTIONS.has(3)) await snapshotCounts();
-  if (SECTIONS.has(4)) await snapshotReads();
+  if (SECTIONS.has(4)) await snapshotReads(pt);
   if (SECTIONS.has(5)) await createDeleteLatency();
   if (SECTIONS.has(6)) await memoryUnderWrites();
   storeTables();
