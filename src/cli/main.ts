@@ -11,6 +11,7 @@ import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
 import { controlCommand, listSnapshots, readStatus } from './control-client';
 import { runCheck } from './check-command';
+import { formatRanges } from '../fuse/control';
 import { describeReceive, runDiff, runDiffMounted, runReceive, runSend } from './replicate-command';
 
 export const EXIT_FAILED = 1;
@@ -180,7 +181,7 @@ export function cli(argv: string[]): Argv {
             ? await runDiffMounted(args[0], args[1], args[2])
             : await runDiff(...(args as [string, string, string, string]));
         if (a.json) console.log(JSON.stringify(d, null, 2));
-        else for (const r of d.ranges) console.log(`${r.offset} ${r.length}`);
+        else process.stdout.write(formatRanges(d.ranges));
       },
     )
     .command(

@@ -1,6 +1,6 @@
 // `snapfuse diff`, `send` and `receive`: offline, on a store no mount holds (the lock
-// says so), like `check`; `diff` also through a mount, from its diff/ directory. Streams go to stdout and come from stdin, never a terminal;
-// progress goes to stderr when that is one.
+// says so), like `check`; `diff` also through a mount, from its diff/ directory. Streams
+// go to stdout and come from stdin, never a terminal; progress goes to stderr when that is one.
 import { SingleBar } from 'cli-progress';
 import { promises as fs } from 'fs';
 import { join } from 'path';
@@ -8,7 +8,7 @@ import { StoreError } from '../errors';
 import { openFiles, OpenedStore } from '../engine/open-files';
 import { Progress, receiveSnapshot, ReceiveSummary, sendSnapshot, SendSummary } from '../engine/replication';
 import { ORIGIN_IMAGE } from '../engine/store';
-import { parseStatus } from '../fuse/control';
+import { parseRanges, parseStatus } from '../fuse/control';
 import { readStatus } from './control-client';
 
 const MiB = 2 ** 20;
@@ -48,11 +48,15 @@ export interface DiffResult {
   ranges: Array<{ offset: number; length: number }>;
 }
 
+function diffResult(from: string, to: string, chunkSize: number, ranges: DiffResult['ranges']): DiffResult {
+  return { from, to, chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
+}
+
 export async function runDiff(origin: string, cow: string, from: string, to: string): Promise<DiffResult> {
   return withStore(origin, cow, true, async ({ store }) => {
     const ranges = [];
     for await (const r of store.diff(from, to)) ranges.push(r);
-    return { from, to, chunkSize: store.chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
+    return diffResult(from, to, store.chunkSize, ranges);
   });
 }
 
@@ -65,14 +69,7 @@ export async function runDiffMounted(mountpoint: string, from: string, to: strin
     }
   }
   const text = await fs.readFile(join(mountpoint, 'diff', `${from}..${to}`), 'utf8');
-  const ranges = text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [offset, length] = line.split(' ').map(Number);
-      return { offset, length };
-    });
-  return { from, to, chunkSize: status.chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
+  return diffResult(from, to, status.chunkSize, parseRanges(text));
 }
 
 /** Write to stdout, waiting while the pipe is full; a reader gone away is an error. */

@@ -16,7 +16,7 @@ import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
-import { formatStatus, MAX_COMMAND_BYTES, parseCommand, snapshotLine } from './control';
+import { formatRanges, formatStatus, MAX_COMMAND_BYTES, parseCommand, snapshotLine } from './control';
 
 const debug = createDebug('snapfuse:fuse');
 const O_ACCMODE = 3; // the access mode bits of open flags; not in fs.constants
@@ -143,9 +143,9 @@ export class Handlers {
   }
 
   private async makeDiff(path: string, from: string, to: string): Promise<Buffer> {
-    let text = '';
-    for await (const r of this.store.diff(from, to)) text += `${r.offset} ${r.length}\n`;
-    const buf = Buffer.from(text);
+    const ranges = [];
+    for await (const r of this.store.diff(from, to)) ranges.push(r);
+    const buf = Buffer.from(formatRanges(ranges));
     this.diffText.delete(path); // newest last: the oldest goes first
     this.diffText.set(path, buf);
     if (this.diffText.size > 16) this.diffText.delete(this.diffText.keys().next().value!);
