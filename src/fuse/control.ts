@@ -32,8 +32,6 @@ export interface StatusInput {
   usedBytes: number;
   freeBytes: number;
   snapshots: readonly SnapshotStatus[];
-  /** The snapshot lines, if the caller keeps them already made (snapshotLine). */
-  snapshotLines?: readonly string[];
   /** Fraction done (0..1) of the running reclaim; null when none runs. */
   reclaim: number | null;
   rollback: { id: string; done: number } | null;
@@ -226,19 +224,26 @@ function errorLine(e: StatusInput['lastError']): string {
 
 /** The text read from the control file: one fact per line, fixed order (DESIGN.md section 2). */
 export function formatStatus(s: StatusInput): string {
+  const { head, tail } = statusFrame(s, s.snapshots.length);
+  return head + s.snapshots.map((x) => `${snapshotLine(x)}\n`).join('') + tail;
+}
+
+/**
+ * The status's lines before and after its `count` snapshot lines: the mount keeps those
+ * lines made (thousands of them) and puts this frame around them.
+ */
+export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): { head: string; tail: string } {
   const rollback = s.rollback === null ? `${NONE} ${NONE}` : `${statusId(s.rollback.id)} ${percent(s.rollback.done)}`;
-  const snapshotLines = s.snapshotLines ?? s.snapshots.map(snapshotLine);
-  const lines = [
-    `origin-size ${byteCount('origin size', s.originSize)}`,
-    `chunk-size ${byteCount('chunk size', s.chunkSize)}`,
-    `store ${byteCount('used', s.usedBytes)} ${byteCount('total', s.totalBytes)} ${byteCount('free', s.freeBytes)}`,
-    `snapshots ${snapshotLines.length}`,
-    ...snapshotLines,
-    `reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`,
-    `rollback ${rollback}`,
-    errorLine(s.lastError),
-  ];
-  return lines.map((l) => `${l}\n`).join('');
+  const lines = (ls: string[]) => ls.map((l) => `${l}\n`).join('');
+  return {
+    head: lines([
+      `origin-size ${byteCount('origin size', s.originSize)}`,
+      `chunk-size ${byteCount('chunk size', s.chunkSize)}`,
+      `store ${byteCount('used', s.usedBytes)} ${byteCount('total', s.totalBytes)} ${byteCount('free', s.freeBytes)}`,
+      `snapshots ${count}`,
+    ]),
+    tail: lines([`reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`, `rollback ${rollback}`, errorLine(s.lastError)]),
+  };
 }
 
 // ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
-import { formatRanges, formatStatus, MAX_COMMAND_BYTES, parseCommand, snapshotLine } from './control';
+import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLine, statusFrame } from './control';
 
 const debug = createDebug('snapfuse:fuse');
 const O_ACCMODE = 3; // the access mode bits of open flags; not in fs.constants
@@ -43,10 +43,12 @@ export class Handlers {
   private readonly opens = new Map<string, number>(); // image -> open handles
   private nextFd = 1;
   private readonly mounted = new Date();
-  private statusText = '';
+  private statusText = Buffer.alloc(0);
   private statusKey = '';
-  private snapshotLines: { key: number; lines: string[] } | null = null;
-  private readonly lineOf = new WeakMap<SnapshotInfo, string>();
+  // the snapshot lines, kept made: with thousands of snapshots, joining strings (ropes)
+  // cost milliseconds on every change to the status; bytes are copied in one pass
+  private snapshotLines: { key: number; count: number; bytes: Buffer } | null = null;
+  private readonly lineOf = new WeakMap<SnapshotInfo, Buffer>();
   private lastError: { errno: string; message: string } | null = null;
   // a diff's text, made when its size is asked (a lookup, before the open) and read from
   // until it is asked again: the size the kernel holds is that text's
@@ -60,7 +62,7 @@ export class Handlers {
   }
 
   /** The status as the control file shows it, rendered now. */
-  renderStatus(): string {
+  renderStatus(): Buffer {
     const s = this.store.status();
     // a line per snapshot, kept per snapshot: with thousands, a status is made often
     // (every stat of control) and only a changed snapshot's line is made again
@@ -68,29 +70,28 @@ export class Handlers {
       const lines = s.snapshots.map((x) => {
         let line = this.lineOf.get(x);
         if (line === undefined) {
-          line = snapshotLine({ ...x, exclusiveBytes: null, state: 'valid' });
+          line = Buffer.from(`${snapshotLine({ ...x, exclusiveBytes: null, state: 'valid' })}\n`);
           this.lineOf.set(x, line);
         }
         return line;
       });
-      this.snapshotLines = { key: this.store.snapshotsChanged, lines };
+      this.snapshotLines = { key: this.store.snapshotsChanged, count: lines.length, bytes: Buffer.concat(lines) };
     }
     const input = {
-      snapshotLines: this.snapshotLines.lines,
       originSize: s.originSize,
       chunkSize: s.chunkSize,
       totalBytes: s.totalBytes,
       usedBytes: s.usedBytes,
       freeBytes: s.freeBytes,
-      snapshots: [],
       reclaim: s.reclaim,
       rollback: s.rollback === null ? null : { id: s.rollbackId ?? '-', done: s.rollback },
       lastError: this.lastError,
     };
     // the same facts give the same text: made again only when one changed
-    const key = JSON.stringify({ ...input, snapshotLines: this.snapshotLines.key });
+    const key = JSON.stringify({ ...input, snapshots: this.snapshotLines.key });
     if (key !== this.statusKey) {
-      this.statusText = formatStatus(input);
+      const { head, tail } = statusFrame(input, this.snapshotLines.count);
+      this.statusText = Buffer.concat([Buffer.from(head), this.snapshotLines.bytes, Buffer.from(tail)]);
       this.statusKey = key;
     }
     return this.statusText;
@@ -163,7 +164,7 @@ export class Handlers {
       return { ...base, mode: S_IFDIR | 0o755, size: 4096, nlink: 2, mtime: this.mounted };
     }
     if (node.kind === 'control') {
-      return { ...base, mode: S_IFREG | 0o600, size: Buffer.byteLength(this.renderStatus()), mtime: new Date() };
+      return { ...base, mode: S_IFREG | 0o600, size: this.renderStatus().length, mtime: new Date() };
     }
     if (node.kind === 'diff') return { ...base, mode: S_IFREG | 0o400, size: diffSize, mtime: new Date() };
     const created = this.store.snapshot(node.image)?.created ?? this.mounted;
@@ -242,7 +243,7 @@ export class Handlers {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'control' || node.kind === 'diff') {
-          const text = node.kind === 'control' ? Buffer.from(this.statusText) : this.diffText.get(path);
+          const text = node.kind === 'control' ? this.statusText : this.diffText.get(path);
           if (!text) return cb(0);
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }
