@@ -242,7 +242,11 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
       `store ${byteCount('used', s.usedBytes)} ${byteCount('total', s.totalBytes)} ${byteCount('free', s.freeBytes)}`,
       `snapshots ${count}`,
     ]),
-    tail: lines([`reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`, `rollback ${rollback}`, errorLine(s.lastError)]),
+    tail: lines([
+      `reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`,
+      `rollback ${rollback}`,
+      errorLine(s.lastError),
+    ]),
   };
 }
 

@@ -24,10 +24,11 @@ describe('the control file status', () => {
     const { store, handlers } = await mounted();
     // the model: live snapshots in the order the status lists them, with their sources
     const live: Array<{ id: string; source: string }> = [];
-    const command = (line: string) => handlers.control(Buffer.from(`${line}\n`)).then(
-      () => true,
-      () => false,
-    );
+    const command = (line: string) =>
+      handlers.control(Buffer.from(`${line}\n`)).then(
+        () => true,
+        () => false,
+      );
     try {
       for (let step = 0; step < STEPS; step++) {
         const id = `s${rnd.int(12)}`; // few names: they are deleted and made again
@@ -46,8 +47,7 @@ describe('the control file status', () => {
         if (rnd.int(3) === 0) await store.idle(); // reclaim between some commands, not all
 
         const status = parseStatus(handlers.renderStatus().toString());
-        const parentOf = (source: string) =>
-          source === 'origin' || live.some((s) => s.id === source) ? source : '-';
+        const parentOf = (source: string) => (source === 'origin' || live.some((s) => s.id === source) ? source : '-');
         expect(status.snapshots.map((s) => [s.id, s.parent])).toEqual(live.map((s) => [s.id, parentOf(s.source)]));
         expect(handlers.renderStatus().length).toBe(Buffer.byteLength(handlers.renderStatus().toString()));
       }
