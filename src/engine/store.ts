@@ -100,7 +100,8 @@ export class Store {
   private readonly data: DataPath;
   private readonly reclaimer: Reclaimer;
   private rollbackJob: RollbackJob | null = null;
-  private listed: { key: number; list: readonly SnapshotInfo[] } | null = null;
+  // the list of snapshots by name, kept in step with the version tree's changes
+  private listed: { key: number; byName: Map<string, SnapshotInfo>; list: readonly SnapshotInfo[] } | null = null;
   private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
   private rollbackDone: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
@@ -280,9 +281,21 @@ export class Store {
   /** Live snapshots, oldest first. The list is shared until the next change: do not modify it. */
   snapshots(): readonly SnapshotInfo[] {
     const { versions } = this.core;
-    if (this.listed?.key !== versions.namesChanged) {
-      this.listed = { key: versions.namesChanged, list: versions.snapshots(0).map((v) => this.info(v)) };
-    }
+    const key = versions.namesChanged;
+    if (this.listed?.key === key) return this.listed.list;
+    const changes = this.listed && versions.nameChangesSince(this.listed.key);
+    let byName: Map<string, SnapshotInfo>;
+    if (this.listed && changes) {
+      // the same steps on a map of the same order: a name set anew keeps its place, one
+      // that came back after it went is last
+      byName = this.listed.byName;
+      for (const c of changes) {
+        const v = c.origin === 0 && !c.gone ? versions.snapshot(0, c.name) : undefined;
+        if (v) byName.set(c.name, this.info(v));
+        else if (c.origin === 0) byName.delete(c.name);
+      }
+    } else byName = new Map(versions.snapshots(0).map((v) => [v.name, this.info(v)]));
+    this.listed = { key, byName, list: [...byName.values()] };
     return this.listed.list;
   }
 

@@ -21,6 +21,14 @@ export interface Version extends VersionRecord {
 }
 
 const LABEL_SPACE = 2 ** 52;
+const NAME_LOG_KEPT = 4096; // changes kept for caches of the list; half are dropped when full
+
+/** A snapshot's name came or changed (`gone` false: it maps to its current version), or went. */
+export interface NameChange {
+  origin: number;
+  name: string;
+  gone: boolean;
+}
 
 export class VersionTree {
   private readonly byId = new Map<number, Version>();
@@ -29,6 +37,7 @@ export class VersionTree {
   private readonly changed = new Set<number>(); // ids whose record must be written
   private readonly removed = new Set<number>(); // ids whose record must be deleted
   private readonly notLive = new Set<Version>(); // deleted or being reclaimed
+  private readonly sourceUses = new Map<string, number>(); // live snapshots taken of each name
 
   constructor(
     records: VersionRecord[],
@@ -54,6 +63,7 @@ export class VersionTree {
     const made = [...this.byName.entries()].sort(([, a], [, b]) => a.created - b.created || a.id - b.id);
     this.byName.clear();
     for (const [key, v] of made) this.byName.set(key, v);
+    for (const v of this.byName.values()) this.countSource(v, 1);
     this.relabel();
   }
 
@@ -87,8 +97,45 @@ export class VersionTree {
     return this.byName.get(nameKey(origin, name));
   }
 
-  /** Changes with every change to the set of snapshots: a key for caches of it. */
-  namesChanged = 0;
+  // Every change to the list of snapshots, in order, for caches of it to replay: with
+  // thousands of snapshots a cache made again on each create or delete costs milliseconds.
+  private nameLog: NameChange[] = [];
+  private nameLogStart = 0; // the generation of nameLog[0]: older entries are dropped
+
+  /** The generation of the list of snapshots: a key for caches of it. */
+  get namesChanged(): number {
+    return this.nameLogStart + this.nameLog.length;
+  }
+
+  /** The changes after generation `since`, in order; null if they are no longer kept. */
+  nameChangesSince(since: number): readonly NameChange[] | null {
+    if (since < this.nameLogStart || since > this.namesChanged) return null;
+    return this.nameLog.slice(since - this.nameLogStart);
+  }
+
+  private logName(origin: number, name: string, gone: boolean): void {
+    if (this.nameLog.length >= NAME_LOG_KEPT) {
+      this.nameLogStart += this.nameLog.length / 2;
+      this.nameLog = this.nameLog.slice(this.nameLog.length / 2);
+    }
+    this.nameLog.push({ origin, name, gone });
+  }
+
+  /** Name `name` comes or goes: the snapshots taken of it show it, or '-', as their parent. */
+  private logNameAndDependents(origin: number, name: string, gone: boolean): void {
+    this.logName(origin, name, gone);
+    if (!this.sourceUses.get(nameKey(origin, name))) return;
+    for (const v of this.byName.values())
+      if (v.origin === origin && v.source === name) this.logName(origin, v.name, false);
+  }
+
+  /** A snapshot's name is mapped (or no longer): count it as taken of its source. */
+  private countSource(v: Version, by: number): void {
+    const key = nameKey(v.origin, v.source);
+    const n = (this.sourceUses.get(key) ?? 0) + by;
+    if (n > 0) this.sourceUses.set(key, n);
+    else this.sourceUses.delete(key);
+  }
 
   /** Oldest first: the order they were made in, which the map keeps (a split keeps a name's place). */
   snapshots(origin: number): Version[] {
@@ -125,9 +172,15 @@ export class VersionTree {
     cont.uuid = leaf.uuid;
     const fresh = this.add({ parent: leaf.id, origin, kind: newKind, name: newName, source, created: now });
     if (leaf.kind === VersionKind.ORIGIN) this.originLeaves.set(leaf.origin, cont);
-    if (leaf.kind === VersionKind.SNAPSHOT) this.byName.set(nameKey(leaf.origin, leaf.name), cont);
-    if (newKind === VersionKind.SNAPSHOT) this.byName.set(nameKey(fresh.origin, newName), fresh);
-    this.namesChanged++;
+    if (leaf.kind === VersionKind.SNAPSHOT) {
+      this.byName.set(nameKey(origin, leaf.name), cont);
+      this.logName(origin, leaf.name, false);
+    }
+    if (newKind === VersionKind.SNAPSHOT) {
+      this.byName.set(nameKey(origin, newName), fresh);
+      this.countSource(fresh, 1);
+      this.logNameAndDependents(origin, newName, false);
+    }
     leaf.kind = VersionKind.INTERIOR;
     leaf.name = '';
     this.markChanged(leaf);
@@ -152,7 +205,8 @@ export class VersionTree {
     if (v.kind !== VersionKind.HIDDEN) throw new TypeError('only hidden leaves are published');
     Object.assign(v, { kind: VersionKind.SNAPSHOT, name, source, uuid, created });
     this.byName.set(nameKey(v.origin, name), v);
-    this.namesChanged++;
+    this.countSource(v, 1);
+    this.logNameAndDependents(v.origin, name, false);
     this.markChanged(v);
   }
 
@@ -164,8 +218,7 @@ export class VersionTree {
 
   /** A user deletes a snapshot: it vanishes from view now; reclaim removes it later. */
   markDeleted(v: Version): void {
-    if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
-    this.namesChanged++;
+    this.forgetName(v);
     this.setState(v, VersionState.DELETED);
   }
 
@@ -197,9 +250,16 @@ export class VersionTree {
     }
     this.byId.delete(v.id);
     this.notLive.delete(v);
-    if (this.byName.get(nameKey(v.origin, v.name)) === v) this.byName.delete(nameKey(v.origin, v.name));
+    this.forgetName(v);
     this.changed.delete(v.id);
     this.removed.add(v.id);
+  }
+
+  private forgetName(v: Version): void {
+    if (this.byName.get(nameKey(v.origin, v.name)) !== v) return;
+    this.byName.delete(nameKey(v.origin, v.name));
+    this.countSource(v, -1);
+    this.logNameAndDependents(v.origin, v.name, true);
   }
 
   markChanged(v: Version): void {
