@@ -644,6 +644,9 @@ async function createDeleteLatency(): Promise<void> {
       // a getattr of the control file renders the whole status (one line per snapshot): its share of the above
       stats.push(timed(() => statSync(store.control)));
     }
+    console.log(
+      `  creates ${creates.map((x) => x.toFixed(0)).join(' ')}; deletes ${deletes.map((x) => x.toFixed(0)).join(' ')}`,
+    );
     for (const r of [creates, deletes, stats]) r.sort((a, b) => a - b);
     const ms = (x: number) => x.toFixed(1);
     const max = (r: number[]) => r[r.length - 1];
