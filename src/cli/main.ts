@@ -12,6 +12,7 @@ import { daemonFinished, runMount, MountArgs } from './mount-command';
 import { controlCommand, listSnapshots, readStatus } from './control-client';
 import { runCheck } from './check-command';
 import { formatRanges } from '../fuse/control';
+import { mountHelperArgs } from './mount-helper';
 import { describeReceive, runDiff, runDiffMounted, runReceive, runSend } from './replicate-command';
 
 export const EXIT_FAILED = 1;
@@ -216,6 +217,7 @@ export function cli(argv: string[]): Argv {
         console.error(describeReceive(r, a['become-origin']));
       },
     )
+    .completion('completion', 'print a bash or zsh completion script (snapfuse completion >> ~/.bashrc)')
     .demandCommand(1, 'name a command')
     .strict()
     .version()
@@ -230,7 +232,7 @@ class ProblemsFound extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await cli(argv)
+    await cli(mountHelperArgs(argv) ?? argv)
       .fail((msg, err) => {
         // throwing here stops yargs before any command runs
         throw err ?? new UsageError(msg);
