@@ -22,6 +22,13 @@ function sizeOption(desc: string, fallback: number) {
   return { type: 'string' as const, describe: desc, default: String(fallback), coerce: (v: string) => parseSize(v) };
 }
 
+/** The two files of a store: the first positionals of the commands that open it. */
+function storeFiles<T>(y: Argv<T>) {
+  return y
+    .positional('origin', { type: 'string', demandOption: true })
+    .positional('cow', { type: 'string', demandOption: true });
+}
+
 export function cli(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('snapfuse')
@@ -47,9 +54,7 @@ export function cli(argv: string[]): Argv {
       'mount <origin> <cow> <mountpoint>',
       'mount the store: <mountpoint>/origin.img, snapshots/<id>.img, control',
       (y) =>
-        y
-          .positional('origin', { type: 'string', demandOption: true })
-          .positional('cow', { type: 'string', demandOption: true })
+        storeFiles(y)
           .positional('mountpoint', { type: 'string', demandOption: true })
           .option('foreground', {
             alias: 'f',
@@ -141,9 +146,7 @@ export function cli(argv: string[]): Argv {
       'check <origin> <cow>',
       'walk every metadata block of an unmounted store and list what is wrong (exit 1 if anything)',
       (y) =>
-        y
-          .positional('origin', { type: 'string', demandOption: true })
-          .positional('cow', { type: 'string', demandOption: true })
+        storeFiles(y)
           .option('json', {
             type: 'boolean',
             default: false,
@@ -189,9 +192,7 @@ export function cli(argv: string[]): Argv {
       'send <origin> <cow> <snapshot>',
       'write a snapshot of an unmounted store to stdout as a stream: whole, or the delta --from an earlier one',
       (y) =>
-        y
-          .positional('origin', { type: 'string', demandOption: true })
-          .positional('cow', { type: 'string', demandOption: true })
+        storeFiles(y)
           .positional('snapshot', { type: 'string', demandOption: true })
           .option('from', { type: 'string', describe: 'send only what changed since this snapshot' }),
       async (a) => {
@@ -203,9 +204,7 @@ export function cli(argv: string[]): Argv {
       'receive <origin> <cow> [snapshot]',
       'read a stream from stdin into an unmounted store, as a new snapshot (by default named as it was sent)',
       (y) =>
-        y
-          .positional('origin', { type: 'string', demandOption: true })
-          .positional('cow', { type: 'string', demandOption: true })
+        storeFiles(y)
           .positional('snapshot', { type: 'string', describe: 'the name to give it here' })
           .option('become-origin', {
             type: 'boolean',

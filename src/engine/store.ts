@@ -290,9 +290,10 @@ export class Store {
       // that came back after it went is last
       byName = this.listed.byName;
       for (const c of changes) {
-        const v = c.origin === 0 && !c.gone ? versions.snapshot(0, c.name) : undefined;
+        if (c.origin !== 0) continue;
+        const v = c.gone ? undefined : versions.snapshot(0, c.name);
         if (v) byName.set(c.name, this.info(v));
-        else if (c.origin === 0) byName.delete(c.name);
+        else byName.delete(c.name);
       }
     } else byName = new Map(versions.snapshots(0).map((v) => [v.name, this.info(v)]));
     this.listed = { key, byName, list: [...byName.values()] };
