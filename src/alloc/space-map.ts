@@ -1,9 +1,12 @@
 // The space map: one bit per 4 KiB block of the COW, kept in bitmap blocks found
 // through an index B-tree (bitmap number -> block, free count). Metadata blocks are
 // single blocks taken from the low end; data chunks are aligned runs of chunkBlocks
-// blocks taken from the high end, so the two rarely interleave: in segments of 64
-// chunks from the last, and upward within each, so that chunks copied in order lie in order on
-// disk and a sequential read of a snapshot is sequential on the COW (readahead works).
+// blocks taken from the high end, so the two rarely interleave: in segments from the
+// last, and upward within each, so that chunks copied in order lie in order on disk and a
+// sequential read of a snapshot is sequential on the COW (readahead works). A segment is
+// 1,024 chunks (64 MiB of 64 KiB chunks), fewer in a small store, down to 64, so that
+// there are at least 16: a cold read of a file in 4 MiB pieces, the last piece first,
+// ran at 2.2-2.5 GB/s here, against 3.4-4.1 in order and 3.7-3.8 in 64 MiB pieces.
 //
 // Transactions: a block is allocatable only if it is free in the current state and in
 // every state a crash may return to: the last durable commit and, while it is being
@@ -55,7 +58,7 @@ export class SpaceMap {
   private protect = new Map<number, Uint32Array>();
   private lowHint = 0; // no allocatable block lies below
   private dataHint = 0; // no allocatable chunk lies earlier in the data order (see rank)
-  private readonly segmentBlocks: number; // data segments: 64 chunks, taken upward, the last segment first
+  private readonly segmentBlocks: number; // data segments: taken upward, the last segment first
   private readonly segments: number; // segments holding whole chunks, the last one maybe short
   private readonly dataEnd: number; // where the last whole chunk ends
   private freedNow = { low: Infinity, rank: Infinity }; // guarded frees of this transaction
@@ -72,7 +75,7 @@ export class SpaceMap {
     if (BITS_PER_BITMAP % chunkBlocks !== 0) throw new TypeError(`unsupported chunk of ${chunkBlocks} blocks`);
     this.nBitmaps = Math.ceil(totalBlocks / BITS_PER_BITMAP);
     this.dataEnd = Math.floor(totalBlocks / chunkBlocks) * chunkBlocks;
-    this.segmentBlocks = 64 * chunkBlocks;
+    this.segmentBlocks = segmentChunks(this.dataEnd / chunkBlocks) * chunkBlocks;
     this.segments = Math.ceil(this.dataEnd / this.segmentBlocks);
     this.committedIndex = committedIndexRoot ? new BTree(txn, INDEX_VALUE_SIZE, committedIndexRoot) : null;
   }
@@ -308,6 +311,13 @@ export class SpaceMap {
     }
     return w;
   }
+}
+
+/** Chunks per data segment: a power of two from 64 to 1,024, with at least 16 segments if it can. */
+export function segmentChunks(chunks: number): number {
+  let n = 1024;
+  while (n > 64 && n * 16 > chunks) n /= 2;
+  return n;
 }
 
 /** How many bits are set in `a` and clear in `b`. */

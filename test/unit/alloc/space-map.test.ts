@@ -1,4 +1,4 @@
-import { BITS_PER_BITMAP } from '../../../src/alloc/space-map';
+import { BITS_PER_BITMAP, segmentChunks } from '../../../src/alloc/space-map';
 import { BlockType } from '../../../src/format/layout';
 import { isStoreError } from '../../../src/errors';
 import { commitFields, freshStack, reopenStack } from '../../helpers/stack';
@@ -16,6 +16,23 @@ describe('space map', () => {
     expect(await sm.allocChunk()).toBe(3072 + 16);
     for (let i = 2; i < 64; i++) await sm.allocChunk();
     expect(await sm.allocChunk()).toBe(2048); // then the segment below
+  });
+
+  test('segments grow with the store, from 64 chunks to 1,024, at least 16 of them when they can', () => {
+    expect(segmentChunks(256)).toBe(64);
+    expect(segmentChunks(64 * 16 * 2 - 1)).toBe(64);
+    expect(segmentChunks(128 * 16)).toBe(128);
+    expect(segmentChunks(1024 * 16)).toBe(1024);
+    expect(segmentChunks(10_000_000)).toBe(1024);
+  });
+
+  test('a large store hands data out in segments of 1,024 chunks', async () => {
+    // 2^20 blocks of 4 KiB in chunks of 16: 65,536 chunks, 64 segments; the last starts at 2^20 - 16,384
+    const { sm } = await freshStack(2 ** 20, 16);
+    const top = 2 ** 20 - 1024 * 16;
+    expect(await sm.allocChunk()).toBe(top);
+    for (let i = 1; i < 1024; i++) expect(await sm.allocChunk()).toBe(top + i * 16);
+    expect(await sm.allocChunk()).toBe(top - 1024 * 16);
   });
 
   test('a block freed in a transaction it was not made in is reused only after the commit', async () => {
