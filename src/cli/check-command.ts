@@ -2,10 +2,10 @@
 // mounted), walk all its metadata, and list what is wrong. A store that cannot even be
 // opened is reported the same way, in one line. With --json the result also says how much
 // of the store is metadata and how much copied data (absent when the store did not open).
-import { SingleBar } from 'cli-progress';
 import { openFiles } from '../engine/open-files';
 import { checkStoreReport, scrubData, SpaceUsage } from '../engine/check';
 import { isStoreError } from '../errors';
+import { progressReporter } from './progress';
 
 export interface CheckResult extends Partial<SpaceUsage> {
   clean: boolean;
@@ -15,18 +15,11 @@ export interface CheckResult extends Partial<SpaceUsage> {
 export async function runCheck(origin: string, cow: string, json: boolean, data: boolean): Promise<CheckResult> {
   let problems: string[];
   let usage: SpaceUsage | undefined;
-  const bar =
-    process.stderr.isTTY && !json
-      ? new SingleBar({ format: 'check {phase} [{bar}] {percentage}%', stream: process.stderr })
-      : null;
+  const bar = json ? null : progressReporter('check');
   try {
     const opened = await openFiles(origin, cow, { readOnly: true }, 0);
     try {
-      bar?.start(1, 0, { phase: '' });
-      const progress = (phase: string, done: number, total: number) => {
-        bar?.setTotal(total);
-        bar?.update(done, { phase });
-      };
+      const progress = (phase: string, done: number, total: number) => bar?.update(done, total, phase);
       const { problems: found, ...counted } = await checkStoreReport(opened.store.internals, progress);
       problems = found;
       usage = counted;

@@ -3,7 +3,8 @@
 import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../errors';
-import { parseStatus } from '../fuse/control';
+import { parseStatus, StatusInput } from '../fuse/control';
+import { progressReporter } from './progress';
 
 function controlPath(mountpoint: string): string {
   return join(mountpoint, 'control');
@@ -29,5 +30,28 @@ export async function controlCommand(mountpoint: string, command: string): Promi
     const errno = (e as NodeJS.ErrnoException).code ?? 'EIO';
     const last = parseStatus(await readStatus(mountpoint)).lastError;
     throw new StoreError('FAILED', last ? `${last.message} (${last.errno})` : `${command}: ${errno}`);
+  }
+}
+
+/**
+ * Follow the mount's background work until it is done, with a progress bar (or plain
+ * lines): `phase` names what runs now and how far it is, or null when nothing is left.
+ */
+export async function followProgress(
+  mountpoint: string,
+  phase: (s: StatusInput) => { what: string; done: number } | null,
+  label: string,
+): Promise<void> {
+  const reporter = progressReporter(label);
+  try {
+    for (;;) {
+      const now = phase(parseStatus(await readStatus(mountpoint)));
+      if (now === null) break;
+      reporter.update(Math.round(now.done * 100), 100, now.what);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    reporter.update(100, 100);
+  } finally {
+    reporter.stop();
   }
 }

@@ -9,9 +9,11 @@ import { DEFAULT_WRITE_BACK } from '../engine/write-back';
 import { formatFiles } from '../engine/open-files';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
-import { controlCommand, listSnapshots, readStatus } from './control-client';
+import { controlCommand, followProgress, listSnapshots, readStatus } from './control-client';
 import { runCheck } from './check-command';
-import { formatRanges } from '../fuse/control';
+import { formatRanges, parseStatus } from '../fuse/control';
+import { parseInterval } from '../engine/schedule';
+import { listJson, listTable, listTree } from './list-command';
 import { mountHelperArgs } from './mount-helper';
 import { describeReceive, runDiff, runDiffMounted, runReceive, runSend } from './replicate-command';
 
@@ -20,6 +22,14 @@ export const EXIT_USAGE = 2;
 
 function sizeOption(desc: string, fallback: number) {
   return { type: 'string' as const, describe: desc, default: String(fallback), coerce: (v: string) => parseSize(v) };
+}
+
+function waitOption(until: string) {
+  return {
+    type: 'boolean' as const,
+    default: false,
+    describe: `wait ${until}, with a progress bar (plain lines when stderr is not a terminal)`,
+  };
 }
 
 /** The two files of a store: the first positionals of the commands that open it. */
@@ -67,6 +77,15 @@ export function cli(argv: string[]): Argv {
             'write-back',
             sizeOption('origin writes held while their copy-out commits; 0: each such write waits', DEFAULT_WRITE_BACK),
           )
+          .option('every', {
+            type: 'string',
+            describe: 'take a snapshot this often (30s, 5m, 1h, 1d, 1w): schedule --schedule-name, kept in the store',
+            coerce: (v: string) => (parseInterval(v), v),
+          })
+          .option('keep', { type: 'number', describe: 'with --every: how many of its snapshots to keep' })
+          .option('schedule-name', { type: 'string', default: 'auto', describe: 'with --every: the schedule set' })
+          .implies('every', 'keep')
+          .implies('keep', 'every')
           .option('ready-fd', { type: 'number', hidden: true }),
       async (a) => runMount(a as unknown as MountArgs),
     )
@@ -92,8 +111,23 @@ export function cli(argv: string[]): Argv {
       (y) =>
         y
           .positional('mountpoint', { type: 'string', demandOption: true })
-          .positional('id', { type: 'string', demandOption: true }),
-      async (a) => controlCommand(a.mountpoint, `delete ${a.id}`),
+          .positional('id', { type: 'string', demandOption: true })
+          .option('wait', waitOption('until its space is back and the space figures are counted again')),
+      async (a) => {
+        await controlCommand(a.mountpoint, `delete ${a.id}`);
+        if (a.wait) {
+          await followProgress(
+            a.mountpoint,
+            (s) =>
+              s.reclaim !== null
+                ? { what: 'reclaim', done: s.reclaim }
+                : s.accounting !== null
+                  ? { what: 'accounting', done: s.accounting }
+                  : null,
+            `delete ${a.id}`,
+          );
+        }
+      },
     )
     .command(
       'rollback <mountpoint> <id>',
@@ -101,45 +135,71 @@ export function cli(argv: string[]): Argv {
       (y) =>
         y
           .positional('mountpoint', { type: 'string', demandOption: true })
-          .positional('id', { type: 'string', demandOption: true }),
-      async (a) => controlCommand(a.mountpoint, `rollback ${a.id}`),
+          .positional('id', { type: 'string', demandOption: true })
+          .option('wait', waitOption('until the copying is done')),
+      async (a) => {
+        await controlCommand(a.mountpoint, `rollback ${a.id}`);
+        if (a.wait) {
+          await followProgress(
+            a.mountpoint,
+            (s) => (s.rollback ? { what: '', done: s.rollback.done } : null),
+            `rollback ${a.id}`,
+          );
+        }
+      },
     )
     .command(
-      'list <mountpoint>',
-      'list the snapshots',
+      'schedule <mountpoint> <name>',
+      'take a snapshot every --every and keep the last --keep of them (rolling snapshots); --off stops it',
       (y) =>
         y
           .positional('mountpoint', { type: 'string', demandOption: true })
-          .option('json', { type: 'boolean', default: false, describe: 'print JSON' }),
+          .positional('name', { type: 'string', demandOption: true, describe: 'the schedule: hourly, daily, ...' })
+          .option('every', {
+            type: 'string',
+            describe: 'interval: 30s, 5m, 1h, 1d, 1w',
+            coerce: (v: string) => (parseInterval(v), v),
+          })
+          .option('keep', { type: 'number', describe: 'how many of its snapshots to keep' })
+          .option('off', { type: 'boolean', default: false, describe: 'stop the schedule (its snapshots stay)' })
+          .check((a) => {
+            if (a.off) return a.every === undefined && a.keep === undefined ? true : 'give --off alone';
+            return a.every !== undefined && a.keep !== undefined ? true : 'give --every and --keep, or --off';
+          }),
+      async (a) =>
+        controlCommand(
+          a.mountpoint,
+          a.off ? `schedule ${a.name} off` : `schedule ${a.name} every ${a.every} keep ${a.keep}`,
+        ),
+    )
+    .command(
+      'list <mountpoint>',
+      'list the snapshots with the space each holds alone and shares',
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .option('tree', { type: 'boolean', default: false, describe: 'draw what each snapshot was taken of' })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print [{"id", "parent", "created", "exclusiveBytes", "sharedBytes", "schedule", ...}]',
+          })
+          .check((a) => (a.tree && a.json ? 'give --tree or --json, not both' : true)),
       async (a) => {
-        const snaps = await listSnapshots(a.mountpoint);
-        if (a.json) {
-          console.log(
-            JSON.stringify(
-              snaps.map((s) => ({ ...s, created: s.created.toISOString() })),
-              null,
-              2,
-            ),
-          );
-          return;
-        }
-        const rows = [['ID', 'PARENT', 'CREATED'], ...snaps.map((s) => [s.id, s.parent, s.created.toISOString()])];
-        const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-        for (const r of rows)
-          console.log(
-            r
-              .map((c, i) => c.padEnd(widths[i]))
-              .join('  ')
-              .trimEnd(),
-          );
+        const s = parseStatus(await readStatus(a.mountpoint));
+        process.stdout.write(a.json ? `${listJson(s)}\n` : a.tree ? listTree(s) : listTable(s));
       },
     )
     .command(
       'status <mountpoint>',
       'print the status, one fact per line',
-      (y) => y.positional('mountpoint', { type: 'string', demandOption: true }),
+      (y) =>
+        y
+          .positional('mountpoint', { type: 'string', demandOption: true })
+          .option('json', { type: 'boolean', default: false, describe: 'print the status as one JSON object' }),
       async (a) => {
-        process.stdout.write(await readStatus(a.mountpoint));
+        const text = await readStatus(a.mountpoint);
+        process.stdout.write(a.json ? `${JSON.stringify(parseStatus(text), null, 2)}\n` : text);
       },
     )
     .command(

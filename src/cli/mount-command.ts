@@ -13,6 +13,9 @@ export interface MountArgs {
   foreground: boolean;
   'cache-size': number;
   'write-back': number;
+  every?: string;
+  keep?: number;
+  'schedule-name': string;
   'ready-fd'?: number;
 }
 
@@ -36,6 +39,14 @@ export async function runMount(a: MountArgs): Promise<void> {
       cacheSize: a['cache-size'],
       writeBack: a['write-back'],
     });
+    if (a.every !== undefined) {
+      // as `echo schedule ... > control` would, before the mount is said to be ready
+      const cmd = `schedule ${a['schedule-name']} every ${a.every} keep ${a.keep}`;
+      await mount.handlers.control(Buffer.from(cmd)).catch(async (e: Error) => {
+        await mount.unmount(true).catch(() => undefined);
+        throw e;
+      });
+    }
   } catch (e) {
     report(`error ${(e as Error).message}`);
     throw e;
@@ -65,6 +76,9 @@ async function detach(a: MountArgs): Promise<void> {
     String(a['cache-size']),
     '--write-back',
     String(a['write-back']),
+    ...(a.every !== undefined
+      ? ['--every', a.every, '--keep', String(a.keep), '--schedule-name', a['schedule-name']]
+      : []),
     '--ready-fd',
     '3',
   ];

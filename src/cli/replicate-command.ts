@@ -1,7 +1,6 @@
 // `snapfuse diff`, `send` and `receive`: offline, on a store no mount holds (the lock
 // says so), like `check`; `diff` also through a mount, from its diff/ directory. Streams
 // go to stdout and come from stdin, never a terminal; progress goes to stderr when that is one.
-import { SingleBar } from 'cli-progress';
 import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../errors';
@@ -10,6 +9,7 @@ import { Progress, receiveSnapshot, ReceiveSummary, sendSnapshot, SendSummary } 
 import { ORIGIN_IMAGE } from '../engine/store';
 import { parseRanges, parseStatus } from '../fuse/control';
 import { readStatus } from './control-client';
+import { progressReporter } from './progress';
 
 const MiB = 2 ** 20;
 
@@ -23,21 +23,11 @@ async function withStore<T>(origin: string, cow: string, readOnly: boolean, fn: 
   }
 }
 
-/** A bar on stderr if it is a terminal; `total` 0 shows bytes only. */
+/** Progress on stderr; `total` false: the size is not known ahead (a stream coming in), bytes only. */
 function progressBar(what: string, total: boolean): { progress: Progress; stop: () => void } {
-  if (!process.stderr.isTTY) return { progress: () => undefined, stop: () => undefined };
-  const format = total ? `${what} [{bar}] {percentage}% {doneMiB}/{totalMiB} MiB` : `${what} {doneMiB} MiB`;
-  const bar = new SingleBar({ format, stream: process.stderr, hideCursor: true });
-  let started = false;
-  return {
-    progress: (done, all) => {
-      const payload = { doneMiB: (done / MiB).toFixed(1), totalMiB: (all / MiB).toFixed(1) };
-      if (!started) bar.start(Math.max(all, 1), 0, payload);
-      started = true;
-      bar.update(total ? done : 0, payload);
-    },
-    stop: () => started && bar.stop(),
-  };
+  const mib = (n: number) => (n / MiB).toFixed(1);
+  const reporter = progressReporter(what, (done, all) => (total ? `${mib(done)}/${mib(all)} MiB` : `${mib(done)} MiB`));
+  return { progress: (done, all) => reporter.update(total ? done : 0, total ? all : 0), stop: () => reporter.stop() };
 }
 
 export interface DiffResult {

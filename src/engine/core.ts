@@ -14,7 +14,7 @@ import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
 import { OriginRecord, packOrigin, packVersion, MAX_CHUNKS } from '../format/records';
-import { Superblock } from '../format/superblock';
+import { ScheduleRecord, Superblock } from '../format/superblock';
 import { BlockDevice } from '../block/block-device';
 import { BTree } from '../btree/btree';
 import { SpaceMap } from '../alloc/space-map';
@@ -23,6 +23,7 @@ import { Version, VersionTree } from '../snap/version-tree';
 import { ExceptionIndex } from '../snap/exceptions';
 import { KeyedRwLock, Mutex, RwLock } from '../util/locks';
 import { GroupCommit } from './group-commit';
+import { Accounting } from './accounting';
 
 const debug = createDebug('snapfuse:engine');
 
@@ -35,6 +36,7 @@ export interface BackgroundState {
   rollbackSource: number;
   rollbackOrigin: number;
   rollbackCursor: number;
+  schedules: ScheduleRecord[]; // kept here as it is kept beside these: in the superblock
 }
 
 export class Core {
@@ -43,6 +45,7 @@ export class Core {
   readonly pin = new RwLock();
   readonly meta = new Mutex();
   readonly group: GroupCommit;
+  readonly accounting: Accounting;
   readonly chunkBlocks: number;
   /** The running reclaim pass's plan: merged versions -> heir, removed -> null. */
   passPlan: Map<number, Version | null> | null = null;
@@ -67,6 +70,7 @@ export class Core {
   ) {
     this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
     this.group = new GroupCommit(() => this.commitNow());
+    this.accounting = new Accounting(this);
   }
 
   get chunkSize(): number {

@@ -263,8 +263,10 @@ export class DataPath {
           if (!p.keeper) continue;
           const leaf = core.versions.originLeaf(p.origin);
           const chunkEntry = { kind: ExceptionKind.CHUNK, block: p.block, crc: crcs[i] };
-          await core.exceptions.put(p.origin, p.chunk, p.keeper.id, chunkEntry);
-          await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
+          await core.accounting.change(chunkKey(p.origin, p.chunk), async () => {
+            await core.exceptions.put(p.origin, p.chunk, p.keeper!.id, chunkEntry);
+            await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
+          });
           core.copyOuts++;
         }
       });
@@ -323,7 +325,10 @@ export class DataPath {
       }
       const block = await this.newChunk(data, space);
       await core.meta.run(async () => {
-        await core.exceptions.put(origin, p.chunk, writer.id, { kind: ExceptionKind.CHUNK, block, crc });
+        const entry = { kind: ExceptionKind.CHUNK, block, crc } as const;
+        await core.accounting.change(chunkKey(origin, p.chunk), () =>
+          core.exceptions.put(origin, p.chunk, writer.id, entry),
+        );
         if (own) await core.sm.freeChunk(own.block);
       });
     } finally {

@@ -72,6 +72,7 @@ export class Reclaimer {
   /** Start a pass if deleted snapshots wait and none runs. */
   kick(): void {
     if (this.running || this.stopping) return;
+    this.progress = 0; // shown at once: a delete's caller may look before the pass's first batch
     this.running = this.loop().finally(() => {
       this.running = null;
       this.progress = null;
@@ -128,7 +129,7 @@ export class Reclaimer {
     for (const key of keys) {
       const unlock = await core.chunks.acquire(key, true);
       try {
-        await core.meta.run(() => this.reclaimChunk(key, plan));
+        await core.meta.run(() => core.accounting.change(key, () => this.reclaimChunk(key, plan)));
       } finally {
         unlock();
       }

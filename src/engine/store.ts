@@ -5,7 +5,7 @@ import createDebug from 'debug';
 import { randomUUID } from 'crypto';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { chooseSuperblock, FORMAT_VERSION, Superblock } from '../format/superblock';
+import { chooseSuperblock, FORMAT_VERSION, ScheduleRecord, Superblock } from '../format/superblock';
 import {
   EXCEPTION_SIZE,
   NAME_MAX,
@@ -30,6 +30,8 @@ import { DataPath } from './data-path';
 import { Reclaimer } from './reclaim';
 import { RollbackJob } from './rollback';
 import { ByteRange, chunkRanges, differingChunks } from './delta';
+import { SnapshotSpace, SpaceTotals } from './accounting';
+import { withSchedule } from './schedule';
 
 const debug = createDebug('snapfuse:store');
 
@@ -71,6 +73,7 @@ export interface SnapshotInfo {
   parent: string; // the image it was taken of: "origin" or a snapshot id (which may since be gone)
   created: Date;
   uuid: string;
+  schedule: string; // the schedule that took it, "" if a person did
 }
 
 export interface StoreStatus {
@@ -83,6 +86,8 @@ export interface StoreStatus {
   reclaim: number | null; // fraction done of the running reclaim pass
   rollback: number | null; // fraction done of the running rollback
   rollbackId: string | null; // the snapshot the running rollback copies
+  space: SpaceTotals;
+  accounting: number | null; // fraction done while the space figures are counted again, else null
   copyOuts: number;
   commits: number;
 }
@@ -193,7 +198,14 @@ export class Store {
         created: now,
         formatVersion: FORMAT_VERSION,
       },
-      { reclaimRunning: false, reclaimCursor: 0, rollbackSource: 0, rollbackOrigin: 0, rollbackCursor: 0 },
+      {
+        reclaimRunning: false,
+        reclaimCursor: 0,
+        rollbackSource: 0,
+        rollbackOrigin: 0,
+        rollbackCursor: 0,
+        schedules: [],
+      },
     );
     core.setOriginLeaf(0, versions.originLeaf(0).id);
     // two commits, so both superblock copies are sound from the start
@@ -253,6 +265,7 @@ export class Store {
     }
     await store.dropLeftoverStaged();
     store.reclaimer.kick();
+    core.accounting.kick();
     debug('opened %s at commit %d: %d versions', cow.name, sb.seq, versions.size);
     return store;
   }
@@ -300,6 +313,19 @@ export class Store {
     return this.listed.list;
   }
 
+  /**
+   * The COW bytes snapshot `id` alone holds and those it shares. Exact unless
+   * `status().accounting` is not null: then they are from before the last delete.
+   */
+  space(id: string): SnapshotSpace {
+    return this.core.accounting.of(this.leafOf(id));
+  }
+
+  /** The generation of the space figures, for caches of what is made from them. */
+  get spaceChanged(): number {
+    return this.core.accounting.generation;
+  }
+
   /** The generation of the snapshot list, for caches of what is made from it. */
   get snapshotsChanged(): number {
     return this.core.versions.namesChanged;
@@ -309,7 +335,7 @@ export class Store {
    * Take a snapshot of the origin or of snapshot `from`; `id` defaults to the next
    * unused number. Returns once the snapshot is durable.
    */
-  async create(id?: string, from: string = ORIGIN_IMAGE): Promise<string> {
+  async create(id?: string, from: string = ORIGIN_IMAGE, schedule = ''): Promise<string> {
     this.assertWritable();
     if (id !== undefined) checkId(id);
     if (from === ORIGIN_IMAGE) await this.rollbackDone;
@@ -324,7 +350,7 @@ export class Store {
       // first, or a crash could take back a write the snapshot already shows
       if (from === ORIGIN_IMAGE) await this.data.syncOrigin(0);
       await this.core.meta.run(async () => {
-        const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now());
+        const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
         if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
       });
       await this.core.commit();
@@ -391,6 +417,44 @@ export class Store {
       throw e;
     }
     this.startRollbackJob(space);
+  }
+
+  // ---- schedules -------------------------------------------------------------------
+
+  schedules(): readonly ScheduleRecord[] {
+    return this.core.bg.schedules;
+  }
+
+  /** Set (or replace) a schedule of rolling snapshots; durable when this returns. */
+  async setSchedule(r: ScheduleRecord): Promise<void> {
+    this.assertWritable();
+    await this.changeSchedules(() => withSchedule(this.core.bg.schedules, r));
+  }
+
+  /** Stop a schedule; the snapshots it took stay, as ordinary ones it no longer retires. */
+  async removeSchedule(name: string): Promise<void> {
+    this.assertWritable();
+    await this.changeSchedules(() => {
+      const left = this.core.bg.schedules.filter((s) => s.name !== name);
+      if (left.length === this.core.bg.schedules.length) throw new StoreError('NOT_FOUND', `no schedule ${name}`);
+      return left;
+    });
+  }
+
+  /** Snapshots that schedule `name` took, oldest first. */
+  taken(name: string): SnapshotInfo[] {
+    return this.snapshots().filter((s) => s.schedule === name);
+  }
+
+  private async changeSchedules(change: () => ScheduleRecord[]): Promise<void> {
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const schedules = change();
+      await this.core.meta.run(async () => this.core.setBackground({ schedules }));
+      await this.core.commit();
+    } finally {
+      release();
+    }
   }
 
   // ---- replication -----------------------------------------------------------------
@@ -525,9 +589,11 @@ export class Store {
       await this.rollbackDone;
       await this.reclaimer.idle();
       if (this.reclaimer.lastError) throw this.reclaimer.lastError;
-      const quiet = this.data.writeBack.size === 0 && !this.rollbackJob;
+      await this.core.accounting.idle();
+      const quiet = this.data.writeBack.size === 0 && !this.rollbackJob && !this.core.accounting.isBusy;
       if (quiet && !this.core.bg.reclaimRunning && !this.hasDeleted()) return;
       this.reclaimer.kick();
+      this.core.accounting.kick();
     }
   }
 
@@ -543,6 +609,8 @@ export class Store {
       reclaim: this.reclaimer.progress,
       rollback: this.rollbackJob ? this.rollbackJob.progress : null,
       rollbackId: this.rollbackJob ? (this.core.versions.get(this.core.bg.rollbackSource)?.source ?? null) : null,
+      space: this.core.accounting.totals(),
+      accounting: this.core.accounting.isCounting ? (this.core.accounting.progress ?? 0) : null,
       copyOuts: this.core.copyOuts,
       commits: this.core.group.commits,
     };
@@ -554,6 +622,7 @@ export class Store {
     if (this.timer) clearInterval(this.timer);
     this.rollbackJob?.stop();
     await this.reclaimer.stop();
+    await this.core.accounting.stop();
     await this.rollbackDone.catch(() => undefined);
     await this.core.gate.withExclusive(async () => {
       this.closed = true;
@@ -614,7 +683,13 @@ export class Store {
     const parent = gone ? '-' : v.source;
     const had = this.infoOf.get(v);
     if (had?.parent === parent && had.id === v.name) return had;
-    const info = { id: v.name, parent, created: new Date(v.created), uuid: v.uuid.toString('hex') };
+    const info = {
+      id: v.name,
+      parent,
+      created: new Date(v.created),
+      uuid: v.uuid.toString('hex'),
+      schedule: v.schedule,
+    };
     this.infoOf.set(v, info);
     return info;
   }
@@ -680,5 +755,6 @@ function pickBackground(sb: Superblock): BackgroundState {
     rollbackSource: sb.rollbackSource,
     rollbackOrigin: sb.rollbackOrigin,
     rollbackCursor: sb.rollbackCursor,
+    schedules: sb.schedules,
   };
 }

@@ -22,7 +22,9 @@
 //   33     64   name
 //   97     1    source length
 //   98     64   source: the image it was taken of ("origin" or a snapshot id)
-//   162    30   reserved
+//   162    1    schedule length
+//   163    16   schedule: the class that took it ("" when a person did)
+//   179    13   reserved
 //
 // Exception table: key (origin id * 2^40 + chunk, version id), value EXCEPTION_SIZE bytes:
 //   OFFSET SIZE FIELD
@@ -37,6 +39,7 @@ export const ORIGIN_SIZE = 72;
 export const VERSION_SIZE = 192;
 export const EXCEPTION_SIZE = 16;
 export const NAME_MAX = 64;
+export const SCHEDULE_NAME_MAX = 16;
 export const CHUNK_KEY_BITS = 40;
 export const MAX_CHUNKS = 2 ** CHUNK_KEY_BITS;
 
@@ -94,6 +97,7 @@ export interface VersionRecord {
   uuid: Buffer;
   name: string;
   source: string;
+  schedule: string;
 }
 
 export function packVersion(v: VersionRecord): Buffer {
@@ -107,6 +111,7 @@ export function packVersion(v: VersionRecord): Buffer {
   const n = buf.write(v.name, 33, NAME_MAX, 'utf8');
   buf.writeUInt8(n, 32);
   buf.writeUInt8(buf.write(v.source, 98, NAME_MAX, 'utf8'), 97);
+  buf.writeUInt8(buf.write(v.schedule, 163, SCHEDULE_NAME_MAX, 'utf8'), 162);
   return buf;
 }
 
@@ -121,6 +126,7 @@ export function unpackVersion(id: number, buf: Buffer): VersionRecord {
     uuid: Buffer.from(buf.subarray(16, 32)),
     name: buf.toString('utf8', 33, 33 + Math.min(buf.readUInt8(32), NAME_MAX)),
     source: buf.toString('utf8', 98, 98 + Math.min(buf.readUInt8(97), NAME_MAX)),
+    schedule: buf.toString('utf8', 163, 163 + Math.min(buf.readUInt8(162), SCHEDULE_NAME_MAX)),
   };
 }
 

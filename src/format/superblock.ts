@@ -25,12 +25,25 @@
 //   152    8    created, ms since the epoch
 //   160    8    committed, ms since the epoch
 //   168    4    rollback: origin id
-//   172    -    zero to the end of the block
+//   172    340  zero
+//   512    1    schedules: how many (at most 8)
+//   520    32*n schedule n: 0 u8 name length, 1 name (16, zero-padded), 20 u32 interval in
+//               seconds, 24 u32 snapshots kept, 28 reserved
+//   776    -    zero to the end of the block
 import { StoreError } from '../errors';
 import { BLOCK_SIZE, BlockType, blockProblem, blockSeq, blockTypeOf, readU64, sealBlock, writeU64 } from './layout';
 
 export const MAGIC = Buffer.from('SNAPFUSE', 'latin1');
 export const FORMAT_VERSION = 1;
+export const MAX_SCHEDULES = 8;
+const SCHEDULES_AT = 512;
+
+/** Snapshots taken on a timer, named `<name>-YYYYMMDD-HHMMSS`; the oldest beyond `keep` are deleted. */
+export interface ScheduleRecord {
+  name: string;
+  every: number; // seconds
+  keep: number;
+}
 
 export interface Superblock {
   seq: number;
@@ -51,6 +64,7 @@ export interface Superblock {
   rollbackCursor: number;
   created: number;
   committed: number;
+  schedules: ScheduleRecord[];
 }
 
 export function packSuperblock(sb: Superblock): Buffer {
@@ -74,6 +88,13 @@ export function packSuperblock(sb: Superblock): Buffer {
   writeU64(buf, 152, sb.created);
   writeU64(buf, 160, sb.committed);
   buf.writeUInt32LE(sb.rollbackOrigin, 168);
+  buf.writeUInt8(sb.schedules.length, SCHEDULES_AT);
+  sb.schedules.forEach((r, i) => {
+    const at = SCHEDULES_AT + 8 + 32 * i;
+    buf.writeUInt8(buf.write(r.name, at + 1, 16, 'utf8'), at);
+    buf.writeUInt32LE(r.every, at + 20);
+    buf.writeUInt32LE(r.keep, at + 24);
+  });
   sealBlock(buf, BlockType.SUPERBLOCK, sb.seq & 1, sb.seq);
   return buf;
 }
@@ -98,6 +119,14 @@ export function unpackSuperblock(buf: Buffer): Superblock {
     created: readU64(buf, 152),
     committed: readU64(buf, 160),
     rollbackOrigin: buf.readUInt32LE(168),
+    schedules: Array.from({ length: Math.min(MAX_SCHEDULES, buf.readUInt8(SCHEDULES_AT)) }, (_, i) => {
+      const at = SCHEDULES_AT + 8 + 32 * i;
+      return {
+        name: buf.toString('utf8', at + 1, at + 1 + Math.min(16, buf.readUInt8(at))),
+        every: buf.readUInt32LE(at + 20),
+        keep: buf.readUInt32LE(at + 24),
+      };
+    }),
   };
 }
 

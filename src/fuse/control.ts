@@ -3,6 +3,7 @@
 // StoreError codes to errno, so a refused command reaches `echo` as EINVAL.
 
 import { StoreError } from '../errors';
+import { formatInterval, parseInterval } from '../engine/schedule';
 
 /** Snapshot ids (DESIGN.md): safe as file names, never `.`/`..`, no blanks. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -14,7 +15,11 @@ export const MAX_COMMAND_BYTES = 4096;
 export const ORIGIN = 'origin';
 
 export type Command =
-  { op: 'create'; id?: string; from?: string } | { op: 'delete'; id: string } | { op: 'rollback'; id: string };
+  | { op: 'create'; id?: string; from?: string }
+  | { op: 'delete'; id: string }
+  | { op: 'rollback'; id: string }
+  | { op: 'schedule'; name: string; every: number; keep: number }
+  | { op: 'unschedule'; name: string };
 
 export interface SnapshotStatus {
   id: string;
@@ -23,6 +28,25 @@ export interface SnapshotStatus {
   created: Date;
   exclusiveBytes: number | null;
   state: 'valid' | 'invalid';
+  /** Bytes it reads from the COW that another snapshot reads too. */
+  sharedBytes: number | null;
+  /** The schedule that took it; null if a person did. */
+  schedule: string | null;
+}
+
+/** The store's COW data in bytes: all of it, held by one snapshot, by several, by none. */
+export interface SpaceStatus {
+  data: number;
+  exclusive: number;
+  shared: number;
+  unread: number;
+}
+
+export interface ScheduleStatus {
+  name: string;
+  every: number; // seconds
+  keep: number;
+  next: Date;
 }
 
 export interface StatusInput {
@@ -36,11 +60,18 @@ export interface StatusInput {
   reclaim: number | null;
   rollback: { id: string; done: number } | null;
   lastError: { errno: string; message: string } | null;
+  space: SpaceStatus | null;
+  /** Fraction done (0..1) while the space figures are counted again; null when exact. */
+  accounting: number | null;
+  schedules: readonly ScheduleStatus[];
 }
 
 const NONE = '-';
 const QUOTE_LIMIT = 80;
-const USAGE = 'expected "create [<id>] [from <src>]", "delete <id>" or "rollback <id>"';
+const USAGE =
+  'expected "create [<id>] [from <src>]", "delete <id>", "rollback <id>", ' +
+  '"schedule <name> every <interval> keep <n>" or "schedule <name> off"';
+const SCHEDULE_USAGE = 'expected "schedule <name> every <interval> keep <n>" or "schedule <name> off"';
 
 // ---------------------------------------------------------------------------
 // shared helpers
@@ -148,6 +179,21 @@ function parseOneId(op: 'delete' | 'rollback', args: string[], line: string): Co
   return { op, id: checkSnapshotId(args[0]) };
 }
 
+function parseSchedule(args: string[], line: string): Command {
+  const [name, ...rest] = args;
+  if (name === undefined) throw invalid(`missing schedule name in ${quote(line)}: ${SCHEDULE_USAGE}`);
+  if (!/^[a-z][a-z0-9]{0,15}$/.test(name)) {
+    throw invalid(`invalid schedule name ${quote(name)}: use 1-16 of a-z 0-9, starting with a letter`);
+  }
+  if (rest.length === 1 && rest[0] === 'off') return { op: 'unschedule', name };
+  if (rest.length !== 4 || rest[0] !== 'every' || rest[2] !== 'keep') {
+    throw invalid(`${quote(line)}: ${SCHEDULE_USAGE}`);
+  }
+  const keep = /^[1-9][0-9]{0,5}$/.test(rest[3]) ? Number(rest[3]) : NaN;
+  if (!(keep <= 100_000)) throw invalid(`invalid count to keep ${quote(rest[3])}: a whole number from 1 to 100000`);
+  return { op: 'schedule', name, every: parseInterval(rest[1]), keep };
+}
+
 /**
  * Parse one write to the control file. Throws StoreError INVALID_ARGUMENT, with a
  * one-line message quoting the offending part, for anything but exactly one command.
@@ -163,6 +209,8 @@ export function parseCommand(input: Buffer | string): Command {
     case 'delete':
     case 'rollback':
       return parseOneId(op, args, line);
+    case 'schedule':
+      return parseSchedule(args, line);
     default:
       throw invalid(`unknown command ${quote(op)}: ${USAGE}`);
   }
@@ -170,6 +218,8 @@ export function parseCommand(input: Buffer | string): Command {
 
 /** The canonical text of a command, as the CLI writes it (parseCommand's inverse). */
 export function formatCommand(cmd: Command): string {
+  if (cmd.op === 'schedule') return `schedule ${cmd.name} every ${formatInterval(cmd.every)} keep ${cmd.keep}\n`;
+  if (cmd.op === 'unschedule') return `schedule ${cmd.name} off\n`;
   if (cmd.op !== 'create') return `${cmd.op} ${cmd.id}\n`;
   const words = ['create'];
   if (cmd.id !== undefined) words.push(cmd.id);
@@ -210,7 +260,14 @@ function parentId(parent: string): string {
 /** A snapshot's line of the status. */
 export function snapshotLine(s: SnapshotStatus): string {
   const exclusive = s.exclusiveBytes === null ? NONE : byteCount('exclusive bytes', s.exclusiveBytes);
-  return `snapshot ${statusId(s.id)} ${parentId(s.parent)} ${timestamp(s.created)} ${exclusive} ${s.state}`;
+  const shared = s.sharedBytes === null ? NONE : byteCount('shared bytes', s.sharedBytes);
+  const schedule = s.schedule === null ? NONE : scheduleName(s.schedule);
+  return `snapshot ${statusId(s.id)} ${parentId(s.parent)} ${timestamp(s.created)} ${exclusive} ${s.state} ${shared} ${schedule}`;
+}
+
+function scheduleName(name: string): string {
+  if (!/^[a-z][a-z0-9]{0,15}$/.test(name)) throw invalid(`status: invalid schedule name ${quote(name)}`);
+  return name;
 }
 
 const ERRNO_WORD = /^[A-Za-z0-9_]+$/;
@@ -246,6 +303,14 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
       `reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`,
       `rollback ${rollback}`,
       errorLine(s.lastError),
+      s.space === null
+        ? `space ${NONE}`
+        : `space ${[s.space.data, s.space.exclusive, s.space.shared, s.space.unread].map((n) => byteCount('space', n)).join(' ')}`,
+      `accounting ${s.accounting === null ? NONE : percent(s.accounting)}`,
+      `schedules ${s.schedules.length}`,
+      ...s.schedules.map(
+        (x) => `schedule ${scheduleName(x.name)} ${formatInterval(x.every)} ${x.keep} ${timestamp(x.next)}`,
+      ),
     ]),
   };
 }
@@ -266,6 +331,11 @@ class StatusReader {
     const fields = line.split(' ').slice(1);
     if (fields.length < min) throw invalid(`status: too few fields in ${quote(line)}`);
     return fields;
+  }
+
+  /** The fields after `key` on the next line, or null if the status ends before it (an older daemon's). */
+  optional(key: string, min: number): string[] | null {
+    return this.next < this.lines.length ? this.fields(key, min) : null;
   }
 
   /** The rest of the next line after `key ` (for free text). */
@@ -308,7 +378,7 @@ function readId(text: string): string {
 }
 
 function readSnapshot(f: string[]): SnapshotStatus {
-  const [id, parent, created, exclusive, state] = f;
+  const [id, parent, created, exclusive, state, shared, schedule] = f;
   if (state !== 'valid' && state !== 'invalid') throw invalid(`status: unknown snapshot state ${quote(state)}`);
   return {
     id: readId(id),
@@ -316,6 +386,8 @@ function readSnapshot(f: string[]): SnapshotStatus {
     created: readTimestamp(created),
     exclusiveBytes: exclusive === NONE ? null : readCount(exclusive),
     state,
+    sharedBytes: shared === undefined || shared === NONE ? null : readCount(shared),
+    schedule: schedule === undefined || schedule === NONE ? null : schedule,
   };
 }
 
@@ -354,6 +426,24 @@ export function parseStatus(text: string): StatusInput {
     reclaim: reclaim === NONE ? null : readPercent(reclaim),
     rollback: readRollback(r.fields('rollback', 2)),
     lastError: readError(r.rest('error')),
+    ...readSpaceAndSchedules(r),
+  };
+}
+
+function readSpaceAndSchedules(r: StatusReader): Pick<StatusInput, 'space' | 'accounting' | 'schedules'> {
+  const space = r.optional('space', 1);
+  const accounting = r.optional('accounting', 1);
+  const count = r.optional('schedules', 1);
+  const schedules: ScheduleStatus[] = [];
+  for (let i = 0; i < (count ? readCount(count[0]) : 0); i++) {
+    const [name, every, keep, next] = r.fields('schedule', 4);
+    schedules.push({ name, every: parseInterval(every), keep: readCount(keep), next: readTimestamp(next) });
+  }
+  const [data, exclusive, shared, unread] = space && space[0] !== NONE ? space.map(readCount) : [];
+  return {
+    space: data === undefined ? null : { data, exclusive, shared, unread },
+    accounting: accounting && accounting[0] !== NONE ? readPercent(accounting[0]) : null,
+    schedules,
   };
 }
 

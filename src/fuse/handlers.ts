@@ -16,6 +16,7 @@ import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
+import { Scheduler, ScheduleHost } from '../engine/schedule';
 import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLine, statusFrame } from './control';
 
 const debug = createDebug('snapfuse:fuse');
@@ -47,8 +48,9 @@ export class Handlers {
   private statusKey = '';
   // the snapshot lines, kept made: with thousands of snapshots, joining strings (ropes)
   // cost milliseconds on every change to the status; bytes are copied in one pass
-  private snapshotLines: { key: number; count: number; bytes: Buffer } | null = null;
-  private readonly lineOf = new WeakMap<SnapshotInfo, Buffer>();
+  private snapshotLines: { key: string; count: number; bytes: Buffer } | null = null;
+  private readonly lineOf = new WeakMap<SnapshotInfo, { exclusive: number; shared: number; bytes: Buffer }>();
+  private readonly scheduler = new Scheduler(this.scheduleHost());
   private lastError: { errno: string; message: string } | null = null;
   // a diff's text, made when its size is asked (a lookup, before the open) and read from
   // until it is asked again: the size the kernel holds is that text's
@@ -65,17 +67,26 @@ export class Handlers {
   renderStatus(): Buffer {
     const s = this.store.status();
     // a line per snapshot, kept per snapshot: with thousands, a status is made often
-    // (every stat of control) and only a changed snapshot's line is made again
-    if (this.snapshotLines?.key !== this.store.snapshotsChanged) {
+    // (every stat of control) and only a line whose facts changed is made again
+    const key = `${this.store.snapshotsChanged}/${this.store.spaceChanged}`;
+    if (this.snapshotLines?.key !== key) {
       const lines = s.snapshots.map((x) => {
+        const space = this.store.space(x.id);
         let line = this.lineOf.get(x);
-        if (line === undefined) {
-          line = Buffer.from(`${snapshotLine({ ...x, exclusiveBytes: null, state: 'valid' })}\n`);
+        if (line?.exclusive !== space.exclusive || line.shared !== space.shared) {
+          const status = {
+            ...x,
+            exclusiveBytes: space.exclusive,
+            sharedBytes: space.shared,
+            state: 'valid' as const,
+            schedule: x.schedule || null,
+          };
+          line = { ...space, bytes: Buffer.from(`${snapshotLine(status)}\n`) };
           this.lineOf.set(x, line);
         }
-        return line;
+        return line.bytes;
       });
-      this.snapshotLines = { key: this.store.snapshotsChanged, count: lines.length, bytes: Buffer.concat(lines) };
+      this.snapshotLines = { key, count: lines.length, bytes: Buffer.concat(lines) };
     }
     const input = {
       originSize: s.originSize,
@@ -86,32 +97,77 @@ export class Handlers {
       reclaim: s.reclaim,
       rollback: s.rollback === null ? null : { id: s.rollbackId ?? '-', done: s.rollback },
       lastError: this.lastError,
+      space: s.space,
+      accounting: s.accounting,
+      schedules: this.store.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
     };
     // the same facts give the same text: made again only when one changed
-    const key = JSON.stringify({ ...input, snapshots: this.snapshotLines.key });
-    if (key !== this.statusKey) {
+    const statusKey = JSON.stringify({ ...input, snapshots: key });
+    if (statusKey !== this.statusKey) {
       const { head, tail } = statusFrame(input, this.snapshotLines.count);
       this.statusText = Buffer.concat([Buffer.from(head), this.snapshotLines.bytes, Buffer.from(tail)]);
-      this.statusKey = key;
+      this.statusKey = statusKey;
     }
     return this.statusText;
   }
 
   /** Carry out one control command; errors are recorded for the status and thrown. */
   async control(input: Buffer): Promise<void> {
-    try {
+    await this.recorded(async () => {
       const cmd = parseCommand(input);
       debug('control: %o', cmd);
-      if (cmd.op === 'create') await this.store.create(cmd.id, cmd.from);
-      else if (cmd.op === 'delete') {
-        this.store.snapshotExists(cmd.id);
-        if (this.isOpen(cmd.id)) throw new StoreError('BUSY', `snapshot ${cmd.id} is open`);
-        await this.store.delete(cmd.id);
-      } else {
-        this.store.snapshotExists(cmd.id);
-        if (this.isOpen(ORIGIN_IMAGE)) throw new StoreError('BUSY', 'the origin is open');
-        await this.store.rollback(cmd.id);
+      switch (cmd.op) {
+        case 'create':
+          await this.store.create(cmd.id, cmd.from);
+          break;
+        case 'delete':
+          await this.deleteSnapshot(cmd.id);
+          break;
+        case 'rollback':
+          this.store.snapshotExists(cmd.id);
+          if (this.isOpen(ORIGIN_IMAGE)) throw new StoreError('BUSY', 'the origin is open');
+          await this.store.rollback(cmd.id);
+          break;
+        case 'schedule':
+          await this.store.setSchedule(cmd);
+          this.scheduler.wake();
+          break;
+        case 'unschedule':
+          await this.store.removeSchedule(cmd.name);
+          break;
       }
+    });
+  }
+
+  /** Take scheduled snapshots from now on, until `stopSchedules`. */
+  startSchedules(): void {
+    this.scheduler.wake();
+  }
+
+  stopSchedules(): Promise<void> {
+    return this.scheduler.stop();
+  }
+
+  /** The rolling snapshots act as a person at the control file would: refusals recorded alike. */
+  private scheduleHost(): ScheduleHost {
+    return {
+      schedules: () => this.store.schedules(),
+      taken: (name) => this.store.taken(name),
+      create: (id, schedule) => this.recorded(() => this.store.create(id, ORIGIN_IMAGE, schedule)),
+      delete: (id) => this.recorded(() => this.deleteSnapshot(id)),
+    };
+  }
+
+  private async deleteSnapshot(id: string): Promise<void> {
+    this.store.snapshotExists(id);
+    if (this.isOpen(id)) throw new StoreError('BUSY', `snapshot ${id} is open`);
+    await this.store.delete(id);
+  }
+
+  /** Run a command: its error, or none, becomes the status's last error. */
+  private async recorded(run: () => Promise<unknown>): Promise<void> {
+    try {
+      await run();
       this.lastError = null;
     } catch (e) {
       const err = e instanceof StoreError ? e : StoreError.io((e as Error).message);

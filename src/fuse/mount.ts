@@ -85,6 +85,7 @@ export class Mount {
     }
     const m = new Mount(mnt, opened, fuse, handlers);
     m.watch();
+    handlers.startSchedules();
     debug('mounted %s at %s', originPath, mnt);
     return m;
   }
@@ -116,6 +117,7 @@ export class Mount {
         debug('unmounted; closing the store');
         // fuse-native's own unmount is lazy and harmless once the kernel has let go
         await promisify(this.fuse.unmount.bind(this.fuse))().catch(() => undefined);
+        await this.handlers.stopSchedules();
         await this.opened.close();
         this.finished();
       })();

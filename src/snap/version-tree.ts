@@ -20,6 +20,14 @@ export interface Version extends VersionRecord {
   weight: number; // for relabelling: leaves below, origin leaves counting heavily
 }
 
+/** Told of the changes to the tree that change who reads what (the space accounting). */
+export interface TreeObserver {
+  /** Reader `old` was split: it is interior now, and its two new leaves read what it read. */
+  readerSplit(old: Version): void;
+  /** A reader stopped reading (deleted). */
+  lostReader(v: Version): void;
+}
+
 const LABEL_SPACE = 2 ** 52;
 const NAME_LOG_KEPT = 4096; // changes kept for caches of the list; half are dropped when full
 
@@ -38,6 +46,7 @@ export class VersionTree {
   private readonly removed = new Set<number>(); // ids whose record must be deleted
   private readonly notLive = new Set<Version>(); // deleted or being reclaimed
   private readonly sourceUses = new Map<string, number>(); // live snapshots taken of each name
+  observer: TreeObserver | null = null;
 
   constructor(
     records: VersionRecord[],
@@ -69,7 +78,15 @@ export class VersionTree {
 
   static initial(origin: number, now: number): VersionTree {
     const tree = new VersionTree([], 1);
-    const v = tree.add({ parent: 0, origin, kind: VersionKind.ORIGIN, name: '', source: '', created: now });
+    const v = tree.add({
+      parent: 0,
+      origin,
+      kind: VersionKind.ORIGIN,
+      name: '',
+      source: '',
+      created: now,
+      schedule: '',
+    });
     tree.originLeaves.set(origin, v);
     tree.relabel();
     return tree;
@@ -144,6 +161,35 @@ export class VersionTree {
     return out;
   }
 
+  /**
+   * Does v read data as a leaf that may hold COW chunks alone: a live snapshot or hidden
+   * leaf (a rollback's source, a snapshot being received). The origin leaf reads the
+   * origin file.
+   */
+  isReader(v: Version): boolean {
+    return (
+      v.children.length === 0 &&
+      v.state === VersionState.LIVE &&
+      (v.kind === VersionKind.SNAPSHOT || v.kind === VersionKind.HIDDEN)
+    );
+  }
+
+  // The readers' labels, sorted: the readers below v are those whose label lies in v's
+  // interval, counted by two binary searches (a walk up a chain of 10,000 snapshots on
+  // every change cost more than the sorted insert).
+  private readerLabels: number[] = [];
+
+  /** How many readers are v or below it. */
+  readersBelow(v: Version): number {
+    return lowerBound(this.readerLabels, v.hi + 1) - lowerBound(this.readerLabels, v.lo);
+  }
+
+  private countReader(v: Version, add: boolean): void {
+    const at = lowerBound(this.readerLabels, v.lo);
+    if (add) this.readerLabels.splice(at, 0, v.lo);
+    else if (this.readerLabels[at] === v.lo) this.readerLabels.splice(at, 1);
+  }
+
   /** True if u is v or one of v's ancestors. */
   isAncestorOrSelf(u: Version, v: Version): boolean {
     return u.lo <= v.lo && v.hi <= u.hi;
@@ -158,9 +204,17 @@ export class VersionTree {
    * Freeze `leaf` and hang two new leaves below it: the one that continues it (same
    * kind, name and identity) and a new one. Returns [continuing, new].
    */
-  split(leaf: Version, newKind: VersionKind, newName: string, source: string, now: number): [Version, Version] {
+  split(
+    leaf: Version,
+    newKind: VersionKind,
+    newName: string,
+    source: string,
+    now: number,
+    schedule = '',
+  ): [Version, Version] {
     if (leaf.children.length > 0 || leaf.kind === VersionKind.INTERIOR) throw new TypeError('only leaves split');
     const { origin } = leaf;
+    const wasReader = this.isReader(leaf);
     const cont = this.add({
       parent: leaf.id,
       origin,
@@ -168,9 +222,10 @@ export class VersionTree {
       name: leaf.name,
       source: leaf.source,
       created: leaf.created,
+      schedule: leaf.schedule,
     });
     cont.uuid = leaf.uuid;
-    const fresh = this.add({ parent: leaf.id, origin, kind: newKind, name: newName, source, created: now });
+    const fresh = this.add({ parent: leaf.id, origin, kind: newKind, name: newName, source, created: now, schedule });
     if (leaf.kind === VersionKind.ORIGIN) this.originLeaves.set(leaf.origin, cont);
     if (leaf.kind === VersionKind.SNAPSHOT) {
       this.byName.set(nameKey(origin, leaf.name), cont);
@@ -183,7 +238,9 @@ export class VersionTree {
     }
     leaf.kind = VersionKind.INTERIOR;
     leaf.name = '';
+    leaf.schedule = '';
     this.markChanged(leaf);
+    if (wasReader) this.observer?.readerSplit(leaf);
     // carve both children out of the leaf's interval. An origin leaf is split again and
     // again (a snapshot every few minutes), so its continuation keeps most of it.
     const inner = leaf.hi - leaf.lo - 2;
@@ -193,6 +250,8 @@ export class VersionTree {
       const cut = leaf.lo + 1 + Math.max(0, Math.floor(inner * share) - 1);
       [cont.lo, cont.hi] = [leaf.lo + 1, cut];
       [fresh.lo, fresh.hi] = [cut + 1, leaf.hi - 1];
+      if (wasReader) this.countReader(leaf, false);
+      for (const c of [cont, fresh]) if (this.isReader(c)) this.countReader(c, true);
     }
     return [cont, fresh];
   }
@@ -223,7 +282,10 @@ export class VersionTree {
   }
 
   setState(v: Version, state: VersionState): void {
+    const wasReader = this.isReader(v);
     v.state = state;
+    if (wasReader !== this.isReader(v)) this.countReader(v, !wasReader);
+    if (wasReader && !this.isReader(v)) this.observer?.lostReader(v);
     if (state === VersionState.LIVE) this.notLive.delete(v);
     else this.notLive.add(v);
     this.markChanged(v);
@@ -334,7 +396,22 @@ export class VersionTree {
         inner += width;
       }
     }
+    this.readerLabels = [...this.byId.values()]
+      .filter((v) => this.isReader(v))
+      .map((v) => v.lo)
+      .sort((a, b) => a - b);
   }
+}
+
+/** The first index of sorted `a` whose value is at least `x`. */
+function lowerBound(a: number[], x: number): number {
+  let [lo, hi] = [0, a.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (a[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function nameKey(origin: number, name: string): string {

@@ -37,6 +37,7 @@ export function commitFields(): CommitFields {
     rollbackSource: 0,
     rollbackOrigin: 0,
     rollbackCursor: 0,
+    schedules: [],
     created: 0,
   };
 }

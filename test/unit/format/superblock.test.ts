@@ -21,11 +21,23 @@ function sb(seq: number, over: Partial<Superblock> = {}): Superblock {
     rollbackCursor: 0,
     created: 1,
     committed: 2,
+    schedules: [],
     ...over,
   };
 }
 
 describe('superblock choice', () => {
+  test('schedules survive a round trip; a block from before them reads as none', () => {
+    const schedules = [
+      { name: 'hourly', every: 3600, keep: 24 },
+      { name: 'frequent', every: 300, keep: 288 },
+    ];
+    expect(chooseSuperblock([packSuperblock(sb(8, { schedules })), packSuperblock(sb(7))], 'cow').schedules).toEqual(
+      schedules,
+    );
+    expect(chooseSuperblock([packSuperblock(sb(8)), packSuperblock(sb(7))], 'cow').schedules).toEqual([]);
+  });
+
   test('the sound copy with the higher seq wins', () => {
     const copies = [packSuperblock(sb(8)), packSuperblock(sb(7))];
     expect(chooseSuperblock(copies, 'cow').seq).toBe(8);

@@ -51,6 +51,11 @@ describe('control commands: valid forms', () => {
     ['delete from', { op: 'delete', id: 'from' }],
     ['create A.b_c-9', { op: 'create', id: 'A.b_c-9' }],
     ['create ' + 'a'.repeat(64), { op: 'create', id: 'a'.repeat(64) }],
+    ['schedule hourly every 1h keep 24', { op: 'schedule', name: 'hourly', every: 3600, keep: 24 }],
+    ['schedule frequent every 5m keep 288', { op: 'schedule', name: 'frequent', every: 300, keep: 288 }],
+    ['schedule t1 every 90s keep 1', { op: 'schedule', name: 't1', every: 90, keep: 1 }],
+    ['schedule weekly every 1w keep 52', { op: 'schedule', name: 'weekly', every: 604800, keep: 52 }],
+    ['schedule hourly off', { op: 'unschedule', name: 'hourly' }],
   ])('%j parses', (text, expected) => {
     expect(parseCommand(text)).toEqual(expected);
     expect(parseCommand(Buffer.from(text))).toEqual(expected);
@@ -79,6 +84,9 @@ describe('control commands: valid forms', () => {
       { op: 'create', id: 'a', from: 'b' },
       { op: 'delete', id: 'a' },
       { op: 'rollback', id: 'a' },
+      { op: 'schedule', name: 'daily', every: 86400, keep: 7 },
+      { op: 'schedule', name: 'odd', every: 61, keep: 3 },
+      { op: 'unschedule', name: 'daily' },
     ];
     for (const c of cmds) expect(parseCommand(formatCommand(c))).toEqual(c);
     expect(formatCommand({ op: 'create', id: 'a', from: 'b' })).toBe('create a from b\n');
@@ -110,6 +118,18 @@ describe('control commands: refusals', () => {
     expectRefused('create a b', '"b"', '"create a b"');
     expectRefused('create a to b', '"to"');
     expectRefused('create a from b c', 'too many arguments');
+  });
+
+  test('a schedule needs a name, an interval with its unit and a count to keep', () => {
+    expectRefused('schedule', 'missing schedule name');
+    expectRefused('schedule Hourly every 1h keep 24', 'invalid schedule name "Hourly"');
+    expectRefused('schedule hourly every 1h', 'expected "schedule <name> every <interval> keep <n>"');
+    expectRefused('schedule hourly every 60 keep 24', 'bad interval "60"');
+    expectRefused('schedule hourly every 0s keep 24', 'bad interval "0s"');
+    expectRefused('schedule hourly every 367d keep 24', 'at most 366d');
+    expectRefused('schedule hourly every 1h keep 0', 'invalid count to keep "0"');
+    expectRefused('schedule hourly every 1h keep 100001', 'invalid count to keep');
+    expectRefused('schedule hourly of', 'expected "schedule <name> every');
   });
 
   test('bad ids are refused and quoted: path tricks, too long, bad characters', () => {
@@ -200,6 +220,10 @@ function checkOutcome(input: Buffer | string): void {
     if (!isStoreError(e, 'INVALID_ARGUMENT')) throw e;
     if (!ONE_PRINTABLE_LINE.test(e.message)) throw new Error(`message is not one printable line: ${e.message}`);
     if (e.message.length > 400) throw new Error(`message too long: ${e.message.length}`);
+    return;
+  }
+  if (cmd.op === 'schedule' || cmd.op === 'unschedule') {
+    if (!/^[a-z][a-z0-9]{0,15}$/.test(cmd.name)) throw new Error(`bad schedule name accepted: ${cmd.name}`);
     return;
   }
   const ids = [cmd.id, cmd.op === 'create' ? cmd.from : undefined].filter((x): x is string => x !== undefined);
@@ -319,6 +343,8 @@ const sample: StatusInput = {
       created: new Date('2026-11-22T04:40:00Z'),
       exclusiveBytes: 655360,
       state: 'valid',
+      sharedBytes: 131072,
+      schedule: null,
     },
     {
       id: 'test1',
@@ -326,11 +352,16 @@ const sample: StatusInput = {
       created: new Date('2026-11-22T05:01:02.999Z'),
       exclusiveBytes: null,
       state: 'invalid',
+      sharedBytes: null,
+      schedule: 'hourly',
     },
   ],
   reclaim: 0.4299,
   rollback: { id: 'before-upgrade', done: 0.07 },
   lastError: { errno: 'ENOENT', message: 'no snapshot "x"\nat all' },
+  space: { data: 786432, exclusive: 655360, shared: 131072, unread: 0 },
+  accounting: 0.5,
+  schedules: [{ name: 'hourly', every: 3600, keep: 24, next: new Date('2026-11-22T06:01:02Z') }],
 };
 
 const idle: StatusInput = {
@@ -343,6 +374,9 @@ const idle: StatusInput = {
   reclaim: null,
   rollback: null,
   lastError: null,
+  space: null,
+  accounting: null,
+  schedules: [],
 };
 
 describe('control status', () => {
@@ -352,17 +386,22 @@ describe('control status', () => {
         'chunk-size 65536\n' +
         'store 1048576 2147483648 2146435072\n' +
         'snapshots 2\n' +
-        'snapshot before-upgrade origin 2026-11-22T04:40:00Z 655360 valid\n' +
-        'snapshot test1 before-upgrade 2026-11-22T05:01:02Z - invalid\n' +
+        'snapshot before-upgrade origin 2026-11-22T04:40:00Z 655360 valid 131072 -\n' +
+        'snapshot test1 before-upgrade 2026-11-22T05:01:02Z - invalid - hourly\n' +
         'reclaim 42%\n' +
         'rollback before-upgrade 7%\n' +
-        'error ENOENT no snapshot "x" at all\n',
+        'error ENOENT no snapshot "x" at all\n' +
+        'space 786432 655360 131072 0\n' +
+        'accounting 50%\n' +
+        'schedules 1\n' +
+        'schedule hourly 1h 24 2026-11-22T06:01:02Z\n',
     );
   });
 
   test('nothing running and no error is shown with "-"', () => {
     expect(formatStatus(idle)).toBe(
-      'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 0\nreclaim -\nrollback - -\nerror -\n',
+      'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 0\nreclaim -\nrollback - -\nerror -\n' +
+        'space -\naccounting -\nschedules 0\n',
     );
     expect(parseStatus(formatStatus(idle))).toEqual(idle);
   });
@@ -379,13 +418,13 @@ describe('control status', () => {
 
   test('a parent that is gone is shown as "-"', () => {
     const s = { ...idle, snapshots: [{ ...sample.snapshots[0], parent: '-' }] };
-    expect(formatStatus(s)).toContain('snapshot before-upgrade - 2026-11-22T04:40:00Z 655360 valid\n');
+    expect(formatStatus(s)).toContain('snapshot before-upgrade - 2026-11-22T04:40:00Z 655360 valid 131072 -\n');
     expect(parseStatus(formatStatus(s))).toEqual(s);
   });
 
   test('an error with an empty message keeps its errno', () => {
     const s = { ...idle, lastError: { errno: 'EIO', message: '' } };
-    expect(formatStatus(s).endsWith('error EIO\n')).toBe(true);
+    expect(formatStatus(s)).toContain('\nerror EIO\n');
     expect(parseStatus(formatStatus(s))).toEqual(s);
   });
 
@@ -402,9 +441,29 @@ describe('control status', () => {
   test('fields and lines a newer daemon appends are ignored', () => {
     const newer = formatStatus(sample)
       .replace('store 1048576 2147483648 2146435072', 'store 1048576 2147483648 2146435072 17')
-      .replace('655360 valid', '655360 valid 1b4e28ba-2fa1-11d2-883f-0016d3cca427')
+      .replace('655360 valid 131072 -', '655360 valid 131072 - 1b4e28ba-2fa1-11d2-883f-0016d3cca427')
       .concat('dedup 0\n');
     expect(parseStatus(newer)).toEqual(parseStatus(formatStatus(sample)));
+  });
+
+  test("an older daemon's status, without space figures and schedules, reads as none", () => {
+    const older =
+      'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 1\n' +
+      'snapshot a origin 2026-11-22T04:40:00Z - valid\nreclaim -\nrollback - -\nerror -\n';
+    expect(parseStatus(older)).toEqual({
+      ...idle,
+      snapshots: [
+        {
+          id: 'a',
+          parent: 'origin',
+          created: new Date('2026-11-22T04:40:00Z'),
+          exclusiveBytes: null,
+          state: 'valid',
+          sharedBytes: null,
+          schedule: null,
+        },
+      ],
+    });
   });
 
   test('status values that could not be read back are refused when formatting', () => {
@@ -452,7 +511,10 @@ describe('control status', () => {
     created: fc.integer({ min: 0, max: 253402300799 }).map((s) => new Date(s * 1000)), // up to 9999-12-31
     exclusiveBytes: fc.option(count),
     state: fc.constantFrom('valid' as const, 'invalid' as const),
+    sharedBytes: fc.option(count),
+    schedule: fc.option(fc.stringMatching(/^[a-z][a-z0-9]{0,15}$/)),
   });
+  const timeArb = fc.integer({ min: 0, max: 253402300799 }).map((s) => new Date(s * 1000));
   const canonicalStatus: fc.Arbitrary<StatusInput> = fc.record({
     originSize: count,
     chunkSize: count,
@@ -467,6 +529,17 @@ describe('control status', () => {
         errno: fc.stringMatching(/^E[A-Z0-9_]{1,12}$/),
         message: fc.string({ unit: 'grapheme', maxLength: 60 }).map((m) => m.replace(/[\p{C}\p{Zl}\p{Zp}]/gu, ' ')),
       }),
+    ),
+    space: fc.option(fc.record({ data: count, exclusive: count, shared: count, unread: count })),
+    accounting: fc.option(percentArb),
+    schedules: fc.array(
+      fc.record({
+        name: fc.stringMatching(/^[a-z][a-z0-9]{0,15}$/),
+        every: fc.integer({ min: 1, max: 366 * 86400 }),
+        keep: fc.integer({ min: 1, max: 100000 }),
+        next: timeArb,
+      }),
+      { maxLength: 8 },
     ),
   });
 
