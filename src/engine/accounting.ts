@@ -10,7 +10,7 @@
 //     it has passed go into its table too. Until it ends, the figures are those from
 //     before the delete, marked as being counted. A pass also runs at open.
 import createDebug from 'debug';
-import { unpackException } from '../format/records';
+import { MAX_CHUNKS, unpackException } from '../format/records';
 import { chunkShares, ChunkEntry, ChunkShares } from '../snap/shares';
 import { TreeObserver, Version } from '../snap/version-tree';
 import type { Core } from './core';
@@ -175,11 +175,15 @@ export class Accounting implements TreeObserver {
   private async sharesOf(key: number): Promise<ChunkShares> {
     const { versions, exceptions } = this.core;
     const entries: ChunkEntry[] = [];
-    for await (const [, vid, value] of exceptions.tree.entries([key, 0], [key + 1, 0])) {
-      const version = versions.get(vid);
-      if (version) entries.push({ version, kind: unpackException(value).kind });
-    }
+    for await (const [, vid, value] of exceptions.tree.entries([key, 0], [key + 1, 0]))
+      this.addEntry(entries, vid, value);
     return chunkShares(versions, entries);
+  }
+
+  /** An index entry of version `vid`, for chunkShares (one of a version no longer in the tree reads as none). */
+  private addEntry(into: ChunkEntry[], vid: number, value: Buffer): void {
+    const version = this.core.versions.get(vid);
+    if (version) into.push({ version, kind: unpackException(value).kind });
   }
 
   /** What each version's leaves reference, summed down the tree: one walk per change. */
@@ -210,7 +214,7 @@ export class Accounting implements TreeObserver {
       try {
         while (this.cursor < Infinity && this.losses === losses && !this.stopping) {
           await core.meta.run(() => this.countBatch(fresh));
-          this.progress = this.cursor === Infinity ? 1 : Math.min(1, (this.cursor % 2 ** 40) / chunks);
+          this.progress = this.cursor === Infinity ? 1 : Math.min(1, (this.cursor % MAX_CHUNKS) / chunks);
           await new Promise((r) => setImmediate(r));
         }
       } finally {
@@ -241,8 +245,7 @@ export class Accounting implements TreeObserver {
         }
         key = k1;
       }
-      const version = versions.get(vid);
-      if (version) group.push({ version, kind: unpackException(value).kind });
+      this.addEntry(group, vid, value);
     }
     if (group.length) into.apply(chunkShares(versions, group), 1);
     this.cursor = Infinity;

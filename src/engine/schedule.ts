@@ -32,7 +32,7 @@ export function formatInterval(seconds: number): string {
   return `${seconds}s`;
 }
 
-/** A schedule as given by a person: checked, or INVALID_ARGUMENT saying why. */
+/** A schedule as given by a person: checked and copied, or INVALID_ARGUMENT saying why. */
 export function checkSchedule(r: ScheduleRecord): ScheduleRecord {
   if (!SCHEDULE_NAME.test(r.name)) {
     throw StoreError.invalid(`bad schedule name "${r.name.slice(0, 20)}": use 1-16 of a-z 0-9, starting with a letter`);
@@ -43,7 +43,7 @@ export function checkSchedule(r: ScheduleRecord): ScheduleRecord {
   if (!Number.isInteger(r.every) || r.every < 1 || r.every > MAX_EVERY) {
     throw StoreError.invalid(`bad interval of ${r.every} s: from 1 s to 366 days`);
   }
-  return r;
+  return { name: r.name, every: r.every, keep: r.keep }; // the record alone, whatever else the caller's object held
 }
 
 /** The schedules after setting (or replacing) `r`; at most MAX_SCHEDULES. */

@@ -108,6 +108,7 @@ export class Store {
   // the list of snapshots by name, kept in step with the version tree's changes
   private listed: { key: number; byName: Map<string, SnapshotInfo>; list: readonly SnapshotInfo[] } | null = null;
   private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
+  private bySchedule: { key: number; lists: Map<string, SnapshotInfo[]> } | null = null;
   private rollbackDone: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -441,9 +442,23 @@ export class Store {
     });
   }
 
-  /** Snapshots that schedule `name` took, oldest first. */
-  taken(name: string): SnapshotInfo[] {
-    return this.snapshots().filter((s) => s.schedule === name);
+  /**
+   * Snapshots that schedule `name` took, oldest first. Made again only when the list
+   * changes: the scheduler, and every status (its next times), ask for them.
+   */
+  taken(name: string): readonly SnapshotInfo[] {
+    const key = this.snapshotsChanged;
+    if (this.bySchedule?.key !== key) {
+      const lists = new Map<string, SnapshotInfo[]>();
+      for (const s of this.snapshots()) {
+        if (!s.schedule) continue;
+        const list = lists.get(s.schedule);
+        if (list) list.push(s);
+        else lists.set(s.schedule, [s]);
+      }
+      this.bySchedule = { key, lists };
+    }
+    return this.bySchedule.lists.get(name) ?? [];
   }
 
   private async changeSchedules(change: () => ScheduleRecord[]): Promise<void> {

@@ -3,7 +3,7 @@
 // StoreError codes to errno, so a refused command reaches `echo` as EINVAL.
 
 import { StoreError } from '../errors';
-import { formatInterval, parseInterval } from '../engine/schedule';
+import { formatInterval, MAX_KEEP, parseInterval, SCHEDULE_NAME } from '../engine/schedule';
 
 /** Snapshot ids (DESIGN.md): safe as file names, never `.`/`..`, no blanks. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -182,7 +182,7 @@ function parseOneId(op: 'delete' | 'rollback', args: string[], line: string): Co
 function parseSchedule(args: string[], line: string): Command {
   const [name, ...rest] = args;
   if (name === undefined) throw invalid(`missing schedule name in ${quote(line)}: ${SCHEDULE_USAGE}`);
-  if (!/^[a-z][a-z0-9]{0,15}$/.test(name)) {
+  if (!SCHEDULE_NAME.test(name)) {
     throw invalid(`invalid schedule name ${quote(name)}: use 1-16 of a-z 0-9, starting with a letter`);
   }
   if (rest.length === 1 && rest[0] === 'off') return { op: 'unschedule', name };
@@ -190,7 +190,8 @@ function parseSchedule(args: string[], line: string): Command {
     throw invalid(`${quote(line)}: ${SCHEDULE_USAGE}`);
   }
   const keep = /^[1-9][0-9]{0,5}$/.test(rest[3]) ? Number(rest[3]) : NaN;
-  if (!(keep <= 100_000)) throw invalid(`invalid count to keep ${quote(rest[3])}: a whole number from 1 to 100000`);
+  if (!(keep <= MAX_KEEP))
+    throw invalid(`invalid count to keep ${quote(rest[3])}: a whole number from 1 to ${MAX_KEEP}`);
   return { op: 'schedule', name, every: parseInterval(rest[1]), keep };
 }
 
@@ -266,7 +267,7 @@ export function snapshotLine(s: SnapshotStatus): string {
 }
 
 function scheduleName(name: string): string {
-  if (!/^[a-z][a-z0-9]{0,15}$/.test(name)) throw invalid(`status: invalid schedule name ${quote(name)}`);
+  if (!SCHEDULE_NAME.test(name)) throw invalid(`status: invalid schedule name ${quote(name)}`);
   return name;
 }
 
