@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   global.gc?.();
   const base = process.memoryUsage();
   let t = Date.now();
-  for (let i = 0; i < LIVE; i++) await store.create(`s${i}`);
+  for (let i = 0; i < LIVE; i++) await store.volume().create(`s${i}`);
   const createMs = (Date.now() - t) / LIVE;
   console.log(`created ${LIVE} snapshots: ${createMs.toFixed(2)} ms each`);
 
@@ -53,8 +53,8 @@ async function main(): Promise<void> {
   const data = Buffer.alloc(CHUNK, 0xab);
   let before = core.copyOuts;
   t = Date.now();
-  for (let c = 0; c < chunks; c++) await store.write('origin', data, c * CHUNK);
-  for (let c = 0; c < chunks; c++) await store.write('origin', data, c * CHUNK); // again: no copy-out
+  for (let c = 0; c < chunks; c++) await store.volume().write('origin', data, c * CHUNK);
+  for (let c = 0; c < chunks; c++) await store.volume().write('origin', data, c * CHUNK); // again: no copy-out
   let copies = core.copyOuts - before;
   console.log(`origin writes over ${LIVE} snapshots: ${copies} copy-outs for ${chunks} chunks (${Date.now() - t} ms)`);
   if (copies !== chunks) throw new Error(`expected ${chunks} copy-outs`);
@@ -62,12 +62,12 @@ async function main(): Promise<void> {
   let expected = 0;
   before = core.copyOuts;
   for (let e = 0; e < 20; e++) {
-    await store.create(`epoch${e}`);
+    await store.volume().create(`epoch${e}`);
     const touched = new Set<number>();
     for (let i = 0; i < 50; i++) {
       const c = Math.floor(Math.random() * chunks);
       touched.add(c);
-      await store.write('origin', data.subarray(0, 4096), c * CHUNK + 512);
+      await store.volume().write('origin', data.subarray(0, 4096), c * CHUNK + 512);
     }
     expected += touched.size;
   }
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   console.log(`20 epochs: ${copies} copy-outs, ${expected} distinct chunks per epoch summed`);
   if (copies !== expected) throw new Error(`expected ${expected} copy-outs`);
 
-  await store.sync();
+  await store.volume().sync();
   global.gc?.();
   const mem = process.memoryUsage();
   const versions = core.versions.size;
@@ -91,16 +91,16 @@ async function main(): Promise<void> {
   let made = LIVE + 20;
   while (made < TOTAL) {
     const name = `r${made++}`;
-    await store.create(name);
+    await store.volume().create(name);
     queue.push(name);
-    await store.delete(queue.shift()!);
+    await store.volume().delete(queue.shift()!);
   }
   const pairs = made - LIVE - 20;
   const rollMs = Date.now() - t;
   console.log(`rolling: ${pairs} create+delete pairs, ${(rollMs / Math.max(1, pairs)).toFixed(2)} ms a pair`);
   t = Date.now();
   await store.idle();
-  console.log(`reclaim after the last delete: ${Date.now() - t} ms; ${store.snapshots().length} live`);
+  console.log(`reclaim after the last delete: ${Date.now() - t} ms; ${store.volume().snapshots().length} live`);
   await store.close();
   console.log(`summary: ${made} snapshots made, ${LIVE} live at peak, copy-outs as expected`);
 }

@@ -1,8 +1,8 @@
-// `snapfuse check <origin> <cow>`: open the store read-only (refusing one that is
+// `snapfuse check <origin> <cow>` (or `check <cow>`, named origins): open the store read-only (refusing one that is
 // mounted), walk all its metadata, and list what is wrong. A store that cannot even be
 // opened is reported the same way, in one line. With --json the result also says how much
 // of the store is metadata and how much copied data (absent when the store did not open).
-import { openFiles } from '../engine/open-files';
+import { openFiles, StoreFiles } from '../engine/open-files';
 import { checkStoreReport, scrubData, SpaceUsage } from '../engine/check';
 import { isStoreError } from '../errors';
 import { progressReporter } from './progress';
@@ -12,12 +12,12 @@ export interface CheckResult extends Partial<SpaceUsage> {
   problems: string[];
 }
 
-export async function runCheck(origin: string, cow: string, json: boolean, data: boolean): Promise<CheckResult> {
+export async function runCheck(files: StoreFiles, json: boolean, data: boolean): Promise<CheckResult> {
   let problems: string[];
   let usage: SpaceUsage | undefined;
   const bar = json ? null : progressReporter('check');
   try {
-    const opened = await openFiles(origin, cow, { readOnly: true }, 0);
+    const opened = await openFiles(files, { readOnly: true }, 0);
     try {
       const progress = (phase: string, done: number, total: number) => bar?.update(done, total, phase);
       const { problems: found, ...counted } = await checkStoreReport(opened.store.internals, progress);

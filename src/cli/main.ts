@@ -4,9 +4,12 @@
 // place: 0 done, 1 failed, 2 usage.
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE } from '../engine/store';
+import { promises as fs } from 'fs';
+import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE, Store } from '../engine/store';
+import { progressReporter } from './progress';
 import { DEFAULT_WRITE_BACK } from '../engine/write-back';
-import { formatFiles } from '../engine/open-files';
+import { addOriginFile, formatFiles, isNamedStore, openFiles } from '../engine/open-files';
+import { chosenOrigin, ORIGIN_OPTION, originOptions, parseOriginOption, storeFilesOf } from './store-args';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
 import { controlCommand, followProgress, listSnapshots, readStatus } from './control-client';
@@ -32,40 +35,97 @@ function waitOption(until: string) {
   };
 }
 
-/** The two files of a store: the first positionals of the commands that open it. */
-function storeFiles<T>(y: Argv<T>) {
-  return y
-    .positional('origin', { type: 'string', demandOption: true })
-    .positional('cow', { type: 'string', demandOption: true });
-}
-
 export function cli(argv: string[]): Argv {
   return yargs(argv)
     .scriptName('snapfuse')
     .usage('$0 <command> ...\n\nMany cheap, safe snapshots of a disk image or block device, over FUSE.')
     .command(
-      'format <origin> <cow>',
-      'write an empty snapshot store on <cow> for <origin> (the origin is not touched)',
+      'format <files..>',
+      'write an empty snapshot store (the origins are not touched): `format <origin> <cow>` for one origin, ' +
+        '`format <cow> --origin <name>=<file> ...` for several named ones',
       (y) =>
         y
-          .positional('origin', { type: 'string', demandOption: true, describe: 'origin file or block device' })
-          .positional('cow', {
-            type: 'string',
-            demandOption: true,
-            describe: "COW file or block device (its size is the store's)",
-          })
+          .positional('files', { type: 'string', array: true, demandOption: true, describe: '[<origin>] <cow>' })
+          .option('origin', ORIGIN_OPTION)
           .option('chunk-size', sizeOption('copy-out unit: a power of two from 4K to 1M', DEFAULT_CHUNK_SIZE))
-          .option('force', { type: 'boolean', default: false, describe: 'overwrite a COW that already holds a store' }),
+          .option('force', { type: 'boolean', default: false, describe: 'overwrite a COW that already holds a store' })
+          .check((a) => {
+            const n = (a.files as string[]).length;
+            if (a.origin?.length) return n === 1 ? true : 'with --origin, give the COW alone';
+            return n === 2 ? true : 'give <origin> <cow>, or <cow> --origin <name>=<file> ...';
+          }),
       async (a) => {
-        await formatFiles(a.origin, a.cow, { chunkSize: a['chunk-size'] as unknown as number, force: a.force });
+        const files = a.files as string[];
+        const opts = { chunkSize: a['chunk-size'] as unknown as number, force: a.force };
+        const origins = originOptions(a.origin);
+        if (origins.length === 0) return formatFiles(files[0], files[1], opts);
+        for (const o of origins) if (!o.path) throw new UsageError(`give --origin ${o.name}=<file>`);
+        await formatFiles(
+          origins.map((o) => ({ name: o.name, path: o.path! })),
+          files[0],
+          opts,
+        );
       },
     )
     .command(
-      'mount <origin> <cow> <mountpoint>',
-      'mount the store: <mountpoint>/origin.img, snapshots/<id>.img, control',
+      'add-origin <cow> <new>',
+      'add origin <name>=<file> to an unmounted store; a store of one origin names that one too, ' +
+        'with --origin <name>=<file>, and from then on is given by its COW alone',
       (y) =>
-        storeFiles(y)
-          .positional('mountpoint', { type: 'string', demandOption: true })
+        y
+          .positional('cow', { type: 'string', demandOption: true })
+          .positional('new', { type: 'string', demandOption: true, describe: '<name>=<file>' })
+          .option('origin', ORIGIN_OPTION),
+      async (a) => {
+        const added = parseOriginOption(a.new);
+        if (!added.path) throw new UsageError(`give the new origin as ${added.name}=<file>`);
+        const given = originOptions(a.origin);
+        if (await isNamedStore(a.cow)) {
+          await addOriginFile(storeFilesOf([a.cow], given, true), { name: added.name, path: added.path });
+          return;
+        }
+        const first = given.length === 1 && given[0].path ? { name: given[0].name, path: given[0].path } : null;
+        if (!first)
+          throw new UsageError(`${a.cow} has one origin, with no name yet: name it with --origin <name>=<file>`);
+        await addOriginFile({ origin: first.path, cow: a.cow }, { name: added.name, path: added.path }, first);
+      },
+    )
+    .command(
+      'remove-origin <cow> <name>',
+      'remove an origin and all its snapshots from an unmounted store, and wait until their space is back ' +
+        '(the origin file is left as it is)',
+      (y) =>
+        y
+          .positional('cow', { type: 'string', demandOption: true })
+          .positional('name', { type: 'string', demandOption: true })
+          .option('origin', ORIGIN_OPTION),
+      async (a) => {
+        const opened = await openFiles(storeFilesOf([a.cow], originOptions(a.origin), true), { commitInterval: 0 });
+        try {
+          await opened.store.removeOrigin(a.name);
+          await followReclaim(opened.store, `remove-origin ${a.name}`);
+        } finally {
+          await opened.close();
+        }
+      },
+    )
+    .command(
+      'mount <files..>',
+      'mount the store: `mount <origin> <cow> <mountpoint>` shows <mountpoint>/origin.img, snapshots/<id>.img, ' +
+        'control; `mount <cow> <mountpoint>` (named origins) shows <mountpoint>/<name>/ of each',
+      (y) =>
+        y
+          .positional('files', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: '[<origin>] <cow> <mountpoint>',
+          })
+          .option('origin', ORIGIN_OPTION)
+          .check((a) => {
+            const n = (a.files as string[]).length;
+            return n === 2 || n === 3 ? true : 'give <origin> <cow> <mountpoint>, or <cow> <mountpoint>';
+          })
           .option('foreground', {
             alias: 'f',
             type: 'boolean',
@@ -87,7 +147,12 @@ export function cli(argv: string[]): Argv {
           .implies('every', 'keep')
           .implies('keep', 'every')
           .option('ready-fd', { type: 'number', hidden: true }),
-      async (a) => runMount(a as unknown as MountArgs),
+      async (a) => {
+        const files = a.files as string[];
+        const store = storeFilesOf(files.slice(0, -1), originOptions(a.origin), files.length === 2);
+        const { origin, cow, paths } = store;
+        await runMount({ ...(a as unknown as MountArgs), origin, cow, paths, mountpoint: files[files.length - 1] });
+      },
     )
     .command(
       'create <mountpoint> [id]',
@@ -203,10 +268,14 @@ export function cli(argv: string[]): Argv {
       },
     )
     .command(
-      'check <origin> <cow>',
-      'walk every metadata block of an unmounted store and list what is wrong (exit 1 if anything)',
+      'check <files..>',
+      'walk every metadata block of an unmounted store and list what is wrong (exit 1 if anything): ' +
+        '`check <origin> <cow>`, or `check <cow>` (named origins)',
       (y) =>
-        storeFiles(y)
+        y
+          .positional('files', { type: 'string', array: true, demandOption: true, describe: '[<origin>] <cow>' })
+          .option('origin', ORIGIN_OPTION)
+          .check((a) => ((a.files as string[]).length <= 2 ? true : 'give <origin> <cow>, or <cow>'))
           .option('json', {
             type: 'boolean',
             default: false,
@@ -218,61 +287,101 @@ export function cli(argv: string[]): Argv {
             describe: 'also read every COW chunk and check its crc32c (a scrub)',
           }),
       async (a) => {
-        const result = await runCheck(a.origin, a.cow, a.json, a.data);
+        const paths = a.files as string[];
+        const files = storeFilesOf(paths, originOptions(a.origin), paths.length === 1);
+        const result = await runCheck(files, a.json, a.data);
         if (a.json) console.log(JSON.stringify(result, null, 2));
-        else if (result.clean) console.log(`${a.cow}: clean`);
+        else if (result.clean) console.log(`${files.cow}: clean`);
         else for (const p of result.problems) console.log(p);
-        if (!result.clean) throw new ProblemsFound(`${result.problems.length} problem(s) found in ${a.cow}`);
+        if (!result.clean) throw new ProblemsFound(`${result.problems.length} problem(s) found in ${files.cow}`);
       },
     )
     .command(
       'diff <args..>',
       'print the byte ranges where two images (snapshot ids or "origin") differ: ' +
-        '`diff <mountpoint> <from> <to>` through a mount, `diff <origin> <cow> <from> <to>` offline',
+        '`diff <mountpoint> <from> <to>` through a mount, `diff <origin> <cow> <from> <to>` or ' +
+        '`diff <cow> <from> <to> --origin <name>` offline',
       (y) =>
-        y.positional('args', { type: 'string', array: true, demandOption: true }).option('json', {
-          type: 'boolean',
-          default: false,
-          describe: 'print {"from", "to", "chunkSize", "bytes", "ranges": [{"offset", "length"}]}',
-        }),
+        y
+          .positional('args', { type: 'string', array: true, demandOption: true })
+          .option('origin', ORIGIN_OPTION)
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print {"from", "to", "chunkSize", "bytes", "ranges": [{"offset", "length"}]}',
+          }),
       async (a) => {
         const args = a.args as string[];
         if (args.length !== 3 && args.length !== 4) {
           throw new UsageError('diff takes <mountpoint> <from> <to>, or <origin> <cow> <from> <to>');
         }
+        const origins = originOptions(a.origin);
+        const [from, to] = args.slice(-2);
         const d =
-          args.length === 3
-            ? await runDiffMounted(args[0], args[1], args[2])
-            : await runDiff(...(args as [string, string, string, string]));
+          args.length === 3 && (await isDirectory(args[0]))
+            ? await runDiffMounted(args[0], from, to)
+            : await runDiff(
+                storeFilesOf(args.slice(0, -2), origins, args.length === 3),
+                chosenOrigin(origins),
+                from,
+                to,
+              );
         if (a.json) console.log(JSON.stringify(d, null, 2));
         else process.stdout.write(formatRanges(d.ranges));
       },
     )
     .command(
-      'send <origin> <cow> <snapshot>',
-      'write a snapshot of an unmounted store to stdout as a stream: whole, or the delta --from an earlier one',
+      'send <files..>',
+      'write a snapshot of an unmounted store to stdout as a stream, whole or the delta --from an earlier one: ' +
+        '`send <origin> <cow> <snapshot>`, or `send <cow> <snapshot> --origin <name>`',
       (y) =>
-        storeFiles(y)
-          .positional('snapshot', { type: 'string', demandOption: true })
-          .option('from', { type: 'string', describe: 'send only what changed since this snapshot' }),
+        y
+          .positional('files', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: '[<origin>] <cow> <snapshot>',
+          })
+          .option('origin', ORIGIN_OPTION)
+          .option('from', { type: 'string', describe: 'send only what changed since this snapshot' })
+          .check((a) => {
+            const n = (a.files as string[]).length;
+            return n === 2 || n === 3 ? true : 'give <origin> <cow> <snapshot>, or <cow> <snapshot>';
+          }),
       async (a) => {
-        const sent = await runSend(a.origin, a.cow, a.snapshot, a.from);
-        if (process.stderr.isTTY) console.error(`sent ${a.snapshot}: ${sent.bytes} bytes of image`);
+        const args = a.files as string[];
+        const origins = originOptions(a.origin);
+        const snapshot = args[args.length - 1];
+        const files = storeFilesOf(args.slice(0, -1), origins, args.length === 2);
+        const sent = await runSend(files, chosenOrigin(origins), snapshot, a.from);
+        if (process.stderr.isTTY) console.error(`sent ${snapshot}: ${sent.bytes} bytes of image`);
       },
     )
     .command(
-      'receive <origin> <cow> [snapshot]',
-      'read a stream from stdin into an unmounted store, as a new snapshot (by default named as it was sent)',
+      'receive <files..>',
+      'read a stream from stdin into an unmounted store, as a new snapshot (by default named as it was sent): ' +
+        '`receive <origin> <cow> [<snapshot>]`, or `receive <cow> [<snapshot>] --origin <name>`',
       (y) =>
-        storeFiles(y)
-          .positional('snapshot', { type: 'string', describe: 'the name to give it here' })
+        y
+          .positional('files', {
+            type: 'string',
+            array: true,
+            demandOption: true,
+            describe: '[<origin>] <cow> [<snapshot>]: the name to give it here',
+          })
+          .option('origin', ORIGIN_OPTION)
+          .check((a) => ((a.files as string[]).length <= 3 ? true : 'give <origin> <cow> [<snapshot>]'))
           .option('become-origin', {
             type: 'boolean',
             default: false,
             describe: 'then make the origin this snapshot (a rollback to it, started in the same commit)',
           }),
       async (a) => {
-        const r = await runReceive(a.origin, a.cow, a.snapshot, a['become-origin']);
+        const args = a.files as string[];
+        const origins = originOptions(a.origin);
+        const named = args.length === 1 || (args.length === 2 && (await isNamedStore(args[0])));
+        const files = storeFilesOf(args.slice(0, named ? 1 : 2), origins, named);
+        const r = await runReceive(files, chosenOrigin(origins), args[named ? 1 : 2], a['become-origin']);
         console.error(describeReceive(r, a['become-origin']));
       },
     )
@@ -282,6 +391,26 @@ export function cli(argv: string[]): Argv {
     .version()
     .help()
     .wrap(Math.min(100, process.stdout.columns ?? 100));
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  return (await fs.stat(path).catch(() => null))?.isDirectory() ?? false;
+}
+
+/** Wait for the store's reclaim, with progress; for offline commands that free space. */
+async function followReclaim(store: Store, label: string): Promise<void> {
+  const reporter = progressReporter(label);
+  const timer = setInterval(
+    () => reporter.update(Math.round((store.status().reclaim ?? 0) * 100), 100, 'reclaim'),
+    200,
+  );
+  try {
+    await store.idle();
+    reporter.update(100, 100);
+  } finally {
+    clearInterval(timer);
+    reporter.stop();
+  }
 }
 
 /** Run the CLI; resolves to the exit code. Handlers never exit the process themselves. */
@@ -294,7 +423,7 @@ export async function main(argv: string[]): Promise<number> {
     await cli(mountHelperArgs(argv) ?? argv)
       .fail((msg, err) => {
         // throwing here stops yargs before any command runs
-        throw err ?? new UsageError(msg);
+        throw err instanceof Error ? err : new UsageError(msg); // a .check's refusal comes as a string
       })
       .parseAsync();
   } catch (e) {

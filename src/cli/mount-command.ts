@@ -5,10 +5,9 @@ import { spawn } from 'child_process';
 import { closeSync, writeSync } from 'fs';
 import { StoreError } from '../errors';
 import { Mount } from '../fuse/mount';
+import { StoreFiles } from '../engine/open-files';
 
-export interface MountArgs {
-  origin: string;
-  cow: string;
+export interface MountArgs extends StoreFiles {
   mountpoint: string;
   foreground: boolean;
   'cache-size': number;
@@ -35,17 +34,19 @@ export async function runMount(a: MountArgs): Promise<void> {
   };
   let mount: Mount;
   try {
-    mount = await Mount.start(a.origin, a.cow, a.mountpoint, {
+    mount = await Mount.start(a, a.mountpoint, {
       cacheSize: a['cache-size'],
       writeBack: a['write-back'],
     });
     if (a.every !== undefined) {
-      // as `echo schedule ... > control` would, before the mount is said to be ready
-      const cmd = `schedule ${a['schedule-name']} every ${a.every} keep ${a.keep}`;
-      await mount.handlers.control(Buffer.from(cmd)).catch(async (e: Error) => {
-        await mount.unmount(true).catch(() => undefined);
-        throw e;
-      });
+      // as `echo schedule ... > control` would (of each origin), before the mount is said to be ready
+      const cmd = Buffer.from(`schedule ${a['schedule-name']} every ${a.every} keep ${a.keep}`);
+      for (const view of mount.handlers.all().values()) {
+        await view.control(cmd).catch(async (e: Error) => {
+          await mount.unmount(true).catch(() => undefined);
+          throw e;
+        });
+      }
     }
   } catch (e) {
     report(`error ${(e as Error).message}`);
@@ -68,9 +69,10 @@ async function detach(a: MountArgs): Promise<void> {
     ...process.execArgv,
     process.argv[1],
     'mount',
-    a.origin,
+    ...(a.origin !== undefined ? [a.origin] : []),
     a.cow,
     a.mountpoint,
+    ...[...(a.paths ?? [])].flatMap(([name, path]) => ['--origin', `${name}=${path}`]),
     '--foreground',
     '--cache-size',
     String(a['cache-size']),

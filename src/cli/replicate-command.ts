@@ -4,7 +4,7 @@
 import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../errors';
-import { openFiles, OpenedStore } from '../engine/open-files';
+import { openFiles, OpenedStore, StoreFiles } from '../engine/open-files';
 import { Progress, receiveSnapshot, ReceiveSummary, sendSnapshot, SendSummary } from '../engine/replication';
 import { ORIGIN_IMAGE } from '../engine/store';
 import { parseRanges, parseStatus } from '../fuse/control';
@@ -13,9 +13,9 @@ import { progressReporter } from './progress';
 
 const MiB = 2 ** 20;
 
-async function withStore<T>(origin: string, cow: string, readOnly: boolean, fn: (o: OpenedStore) => Promise<T>) {
+async function withStore<T>(files: StoreFiles, readOnly: boolean, fn: (o: OpenedStore) => Promise<T>) {
   // a mount just unmounted may still be committing: wait for it a few seconds, as DESIGN.md says
-  const opened = await openFiles(origin, cow, { readOnly, commitInterval: 0 });
+  const opened = await openFiles(files, { readOnly, commitInterval: 0 });
   try {
     return await fn(opened);
   } finally {
@@ -42,10 +42,15 @@ function diffResult(from: string, to: string, chunkSize: number, ranges: DiffRes
   return { from, to, chunkSize, bytes: ranges.reduce((n, r) => n + r.length, 0), ranges };
 }
 
-export async function runDiff(origin: string, cow: string, from: string, to: string): Promise<DiffResult> {
-  return withStore(origin, cow, true, async ({ store }) => {
+export async function runDiff(
+  files: StoreFiles,
+  origin: string | undefined,
+  from: string,
+  to: string,
+): Promise<DiffResult> {
+  return withStore(files, true, async ({ store }) => {
     const ranges = [];
-    for await (const r of store.diff(from, to)) ranges.push(r);
+    for await (const r of store.volume(origin).diff(from, to)) ranges.push(r);
     return diffResult(from, to, store.chunkSize, ranges);
   });
 }
@@ -76,13 +81,18 @@ function stdoutSink(): (buf: Buffer) => Promise<void> {
     });
 }
 
-export async function runSend(origin: string, cow: string, snapshot: string, base?: string): Promise<SendSummary> {
+export async function runSend(
+  files: StoreFiles,
+  origin: string | undefined,
+  snapshot: string,
+  base?: string,
+): Promise<SendSummary> {
   if (process.stdout.isTTY)
     throw StoreError.invalid('the stream would go to a terminal: redirect it to a file or pipe');
   const bar = progressBar(`send ${snapshot}`, true);
   try {
-    return await withStore(origin, cow, true, ({ store }) =>
-      sendSnapshot(store, snapshot, stdoutSink(), { base, progress: bar.progress }),
+    return await withStore(files, true, ({ store }) =>
+      sendSnapshot(store, snapshot, stdoutSink(), { base, origin, progress: bar.progress }),
     );
   } finally {
     bar.stop();
@@ -90,16 +100,21 @@ export async function runSend(origin: string, cow: string, snapshot: string, bas
 }
 
 export async function runReceive(
-  origin: string,
-  cow: string,
+  files: StoreFiles,
+  origin: string | undefined,
   name: string | undefined,
   becomeOrigin: boolean,
 ): Promise<ReceiveSummary> {
   if (process.stdin.isTTY) throw StoreError.invalid('no stream on stdin: pipe `snapfuse send` into it');
   const bar = progressBar('receive', false);
   try {
-    return await withStore(origin, cow, false, async ({ store }) => {
-      const received = await receiveSnapshot(store, process.stdin, { name, becomeOrigin, progress: bar.progress });
+    return await withStore(files, false, async ({ store }) => {
+      const received = await receiveSnapshot(store, process.stdin, {
+        name,
+        becomeOrigin,
+        origin,
+        progress: bar.progress,
+      });
       if (becomeOrigin) await store.idle(); // the rollback's copying, done before the store closes
       return received;
     });

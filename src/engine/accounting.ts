@@ -10,7 +10,7 @@
 //     it has passed go into its table too. Until it ends, the figures are those from
 //     before the delete, marked as being counted. A pass also runs at open.
 import createDebug from 'debug';
-import { MAX_CHUNKS, unpackException } from '../format/records';
+import { unpackException } from '../format/records';
 import { chunkShares, ChunkEntry, ChunkShares } from '../snap/shares';
 import { TreeObserver, Version } from '../snap/version-tree';
 import type { Core } from './core';
@@ -36,28 +36,50 @@ export interface SpaceTotals {
 class Table {
   readonly sole = new Map<number, number>(); // leaf id -> COW entries only it reads
   readonly refs = new Map<number, number>(); // version id -> change to what leaves below reference
-  shared = 0;
-  unread = 0;
+  readonly byOrigin = new Map<number, OriginCounts>();
 
-  apply(s: ChunkShares, sign: 1 | -1): void {
+  /** A change to the shares of a chunk of `origin`. */
+  apply(s: ChunkShares, sign: 1 | -1, origin: number): void {
     for (const v of s.sole) bump(this.sole, v.id, sign);
     for (const [v, n] of s.refs) bump(this.refs, v.id, sign * n);
-    this.shared += sign * s.shared;
-    this.unread += sign * s.unread;
+    const c = this.counts(origin);
+    c.sole += sign * s.sole.length;
+    c.shared += sign * s.shared;
+    c.unread += sign * s.unread;
   }
 
   /** `old` was split: what it held alone, its continuation and the new leaf share. */
   split(old: Version): void {
     const alone = this.sole.get(old.id) ?? 0;
     this.sole.delete(old.id);
-    this.shared += alone;
+    const c = this.counts(old.origin);
+    c.sole -= alone;
+    c.shared += alone;
   }
 
-  get soleTotal(): number {
-    let n = 0;
-    for (const c of this.sole.values()) n += c;
-    return n;
+  /** Of one origin, or of all. */
+  total(origin?: number): OriginCounts {
+    const out = { sole: 0, shared: 0, unread: 0 };
+    for (const [o, c] of this.byOrigin) {
+      if (origin !== undefined && o !== origin) continue;
+      out.sole += c.sole;
+      out.shared += c.shared;
+      out.unread += c.unread;
+    }
+    return out;
   }
+
+  private counts(origin: number): OriginCounts {
+    let c = this.byOrigin.get(origin);
+    if (!c) this.byOrigin.set(origin, (c = { sole: 0, shared: 0, unread: 0 }));
+    return c;
+  }
+}
+
+interface OriginCounts {
+  sole: number;
+  shared: number;
+  unread: number;
 }
 
 function bump(m: Map<number, number>, k: number, by: number): void {
@@ -105,9 +127,10 @@ export class Accounting implements TreeObserver {
     const before = await this.sharesOf(key);
     const result = await mutate();
     const after = await this.sharesOf(key);
+    const { origin } = this.core.splitKey(key);
     for (const t of tables) {
-      t?.apply(before, -1);
-      t?.apply(after, 1);
+      t?.apply(before, -1, origin);
+      t?.apply(after, 1, origin);
     }
     this.generation++;
     return result;
@@ -158,13 +181,13 @@ export class Accounting implements TreeObserver {
     return { exclusive: exclusive * size, shared: Math.max(0, referenced - exclusive) * size };
   }
 
-  totals(): SpaceTotals {
+  /** Of one origin's snapshots, or of the whole store. */
+  totals(origin?: number): SpaceTotals {
     const size = this.core.chunkSize;
-    const t = this.table;
-    const exclusive = t.soleTotal;
+    const t = this.table.total(origin);
     return {
-      data: (exclusive + t.shared + t.unread) * size,
-      exclusive: exclusive * size,
+      data: (t.sole + t.shared + t.unread) * size,
+      exclusive: t.sole * size,
       shared: t.shared * size,
       unread: t.unread * size,
     };
@@ -205,7 +228,6 @@ export class Accounting implements TreeObserver {
 
   private async pass(): Promise<void> {
     const { core } = this;
-    const chunks = Math.max(1, Math.ceil(core.origin(0).size / core.chunkSize));
     while (this.counting && !this.stopping) {
       const losses = this.losses;
       const fresh = new Table();
@@ -214,7 +236,7 @@ export class Accounting implements TreeObserver {
       try {
         while (this.cursor < Infinity && this.losses === losses && !this.stopping) {
           await core.meta.run(() => this.countBatch(fresh));
-          this.progress = this.cursor === Infinity ? 1 : Math.min(1, (this.cursor % MAX_CHUNKS) / chunks);
+          this.progress = this.cursor === Infinity ? 1 : core.keyProgress(this.cursor);
           await new Promise((r) => setImmediate(r));
         }
       } finally {
@@ -237,7 +259,7 @@ export class Accounting implements TreeObserver {
     let n = 0;
     for await (const [k1, vid, value] of exceptions.tree.entries([this.cursor, 0], [Number.MAX_SAFE_INTEGER, 0])) {
       if (k1 !== key) {
-        if (group.length) into.apply(chunkShares(versions, group), 1);
+        if (group.length) into.apply(chunkShares(versions, group), 1, this.core.splitKey(key).origin);
         group = [];
         if (++n > BATCH_CHUNKS) {
           this.cursor = k1;
@@ -247,7 +269,7 @@ export class Accounting implements TreeObserver {
       }
       this.addEntry(group, vid, value);
     }
-    if (group.length) into.apply(chunkShares(versions, group), 1);
+    if (group.length) into.apply(chunkShares(versions, group), 1, this.core.splitKey(key).origin);
     this.cursor = Infinity;
   }
 }

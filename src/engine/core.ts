@@ -13,7 +13,7 @@ import { crc32c } from '@node-rs/crc32';
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { OriginRecord, packOrigin, packVersion, MAX_CHUNKS } from '../format/records';
+import { OriginRecord, packOrigin, packOriginPath, packVersion, MAX_CHUNKS } from '../format/records';
 import { ScheduleRecord, Superblock } from '../format/superblock';
 import { BlockDevice } from '../block/block-device';
 import { BTree } from '../btree/btree';
@@ -50,6 +50,7 @@ export class Core {
   /** The running reclaim pass's plan: merged versions -> heir, removed -> null. */
   passPlan: Map<number, Version | null> | null = null;
   private originsChanged = false;
+  private readonly droppedOrigins: number[] = []; // records to delete at the next commit
   private bgChanged = false;
   private reserved = 0; // blocks promised to writes in flight
   private readonly verified = new LRUCache<number, number>({ max: 65536 }); // block -> crc seen sound
@@ -90,6 +91,37 @@ export class Core {
   setOriginLeaf(id: number, leaf: number): void {
     this.origin(id).leaf = leaf;
     this.originsChanged = true;
+  }
+
+  /** Record a new origin, or a change to one; the next commit persists it. */
+  putOrigin(id: number, o: OriginRecord): void {
+    this.origins.set(id, o);
+    this.originsChanged = true;
+  }
+
+  /** Origins being removed whose versions are all gone: their records go too. */
+  dropRemovedOrigins(): void {
+    for (const [id, o] of this.origins) {
+      if (!o.removing || this.versions.ofOrigin(id).length > 0) continue;
+      this.origins.delete(id);
+      this.originDevs.delete(id);
+      this.droppedOrigins.push(id);
+      debug('origin %d (%s) removed', id, o.name);
+    }
+  }
+
+  /** How far chunk key `key` lies through all origins' chunks, 0..1: a scan's progress. */
+  keyProgress(key: number): number {
+    const chunks = (id: number) => Math.ceil(this.origin(id).size / this.chunkSize);
+    let before = 0;
+    let total = 0;
+    const { origin, chunk } = this.splitKey(key);
+    for (const id of this.origins.keys()) {
+      total += chunks(id);
+      if (id < origin) before += chunks(id);
+      else if (id === origin) before += Math.min(chunk, chunks(id));
+    }
+    return Math.min(1, before / Math.max(1, total));
   }
 
   /** Bytes of chunk `c` of origin `o` (the last chunk may be short). */
@@ -174,7 +206,13 @@ export class Core {
   }
 
   get hasChanges(): boolean {
-    return this.tm.dirtyBlocks > 0 || this.versions.hasChanges || this.originsChanged || this.bgChanged;
+    return (
+      this.tm.dirtyBlocks > 0 ||
+      this.versions.hasChanges ||
+      this.originsChanged ||
+      this.droppedOrigins.length > 0 ||
+      this.bgChanged
+    );
   }
 
   /** Commit if anything changed; resolves once that is durable. */
@@ -215,11 +253,22 @@ export class Core {
     const { changed, removed } = this.versions.takeChanges();
     for (const v of changed) await this.versionTable.insert(v.id, 0, packVersion(v));
     for (const id of removed) await this.versionTable.remove(id, 0);
+    for (const id of this.droppedOrigins.splice(0)) await this.removeOriginEntries(id);
     if (this.originsChanged) {
-      for (const [id, o] of this.origins) await this.originTable.insert(id, 0, packOrigin(o));
+      for (const [id, o] of this.origins) {
+        await this.originTable.insert(id, 0, packOrigin(o));
+        const path = packOriginPath(o.path);
+        for (let k = 0; k < path.length; k++) await this.originTable.insert(id, k + 1, path[k]);
+      }
       this.originsChanged = false;
     }
     if (changed.length || removed.length) debug('persisted %d versions, removed %d', changed.length, removed.length);
+  }
+
+  private async removeOriginEntries(id: number): Promise<void> {
+    const keys: number[] = [];
+    for await (const [, k] of this.originTable.entries([id, 0], [id + 1, 0])) keys.push(k);
+    for (const k of keys) await this.originTable.remove(id, k);
   }
 }
 

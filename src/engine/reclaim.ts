@@ -14,7 +14,7 @@
 // with each batch, so a crash resumes the pass; redoing a visited chunk changes nothing.
 // Deletes made during a pass wait for the next one.
 import createDebug from 'debug';
-import { ExceptionKind, MAX_CHUNKS, unpackException, VersionKind, VersionState } from '../format/records';
+import { ExceptionKind, unpackException, VersionKind, VersionState } from '../format/records';
 import { Version, VersionTree } from '../snap/version-tree';
 import { Core } from './core';
 
@@ -138,7 +138,7 @@ export class Reclaimer {
       if (scanned >= 0) {
         const next = scanned + 1;
         core.setBackground({ reclaimCursor: next });
-        this.progress = (next % MAX_CHUNKS) / Math.max(1, Math.ceil(core.origin(0).size / core.chunkSize));
+        this.progress = core.keyProgress(next);
       } else this.finishPass(plan);
     });
     await core.commit();
@@ -170,6 +170,7 @@ export class Reclaimer {
     const { core } = this;
     const gone = [...plan.keys()].sort((a, b) => b - a).map((id) => core.versions.get(id)!);
     for (const v of gone) core.versions.remove(v);
+    core.dropRemovedOrigins();
     core.passPlan = null;
     core.setBackground({ reclaimRunning: false, reclaimCursor: 0 });
     debug('pass done: %d versions removed or merged', gone.length);

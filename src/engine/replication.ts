@@ -16,6 +16,7 @@ export type Progress = (done: number, total: number) => void;
 export interface SendOptions {
   base?: string; // send the delta from this snapshot, which the receiver must hold
   progress?: Progress;
+  origin?: string; // the origin whose snapshot it is, in a store of several
 }
 
 export interface SendSummary {
@@ -35,16 +36,17 @@ export async function sendSnapshot(
   sink: (buf: Buffer) => Promise<void>,
   opts: SendOptions = {},
 ): Promise<SendSummary> {
-  const snapshot = store.snapshot(id);
+  const vol = store.volume(opts.origin);
+  const snapshot = vol.snapshot(id);
   if (!snapshot) throw new StoreError('NOT_FOUND', `no snapshot ${id}`);
-  const base = opts.base === undefined ? null : store.snapshot(opts.base);
+  const base = opts.base === undefined ? null : vol.snapshot(opts.base);
   if (opts.base !== undefined && !base) throw new StoreError('NOT_FOUND', `no snapshot ${opts.base}`);
   if (base && base.id === snapshot.id) throw StoreError.invalid('a snapshot cannot be sent as a delta from itself');
 
   // the ranges first (from the metadata only), so that progress has a total
   const ranges: ByteRange[] = [];
-  if (base) for await (const r of store.diff(base.id, snapshot.id)) ranges.push(r);
-  else ranges.push({ offset: 0, length: store.originSize });
+  if (base) for await (const r of vol.diff(base.id, snapshot.id)) ranges.push(r);
+  else ranges.push({ offset: 0, length: vol.originSize });
   const total = ranges.reduce((n, r) => n + r.length, 0);
 
   const w = new StreamWriter(sink);
@@ -52,7 +54,7 @@ export async function sendSnapshot(
     format: 'snapfuse-stream',
     version: STREAM_VERSION,
     store: store.uuid,
-    originSize: store.originSize,
+    originSize: vol.originSize,
     chunkSize: store.chunkSize,
     snapshot: identity(snapshot),
     base: base ? identity(base) : null,
@@ -71,7 +73,7 @@ export async function sendSnapshot(
     for (let at = r.offset; at < r.offset + r.length;) {
       const n = Math.min(piece, r.offset + r.length - at);
       const data = buf.subarray(0, n);
-      await store.read(snapshot.id, data, at);
+      await vol.read(snapshot.id, data, at);
       // zero chunks become ZERO records: a mostly empty image sends little
       for (let i = 0; i < n;) {
         const len = Math.min(store.chunkSize, n - i);
@@ -107,6 +109,7 @@ export interface ReceiveOptions {
   name?: string; // the name to give the snapshot here; by default its name where it was sent from
   becomeOrigin?: boolean; // the origin becomes the received snapshot (a rollback to it)
   progress?: Progress; // bytes of the stream read; total 0 when unknown
+  origin?: string; // the origin to receive it for, in a store of several
 }
 
 export interface ReceiveSummary {
@@ -127,20 +130,21 @@ export async function receiveSnapshot(
   source: AsyncIterable<Buffer>,
   opts: ReceiveOptions = {},
 ): Promise<ReceiveSummary> {
+  const vol = store.volume(opts.origin);
   const reader = new StreamReader(source);
   const h = await reader.readHeader();
-  if (h.originSize !== store.originSize) {
+  if (h.originSize !== vol.originSize) {
     throw StoreError.invalid(
-      `the stream holds an image of ${h.originSize} bytes; this store's origin has ${store.originSize}`,
+      `the stream holds an image of ${h.originSize} bytes; this store's origin has ${vol.originSize}`,
     );
   }
   const name = opts.name ?? h.snapshot.name;
-  if (store.snapshot(name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
-  const held = store.snapshotByUuid(h.snapshot.uuid);
+  if (vol.snapshot(name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
+  const held = vol.snapshotByUuid(h.snapshot.uuid);
   if (held) throw new StoreError('EXISTS', `this store already holds snapshot ${h.snapshot.name}, as ${held.id}`);
   let base: SnapshotInfo | null = null;
   if (h.base) {
-    base = store.snapshotByUuid(h.base.uuid);
+    base = vol.snapshotByUuid(h.base.uuid);
     if (!base) {
       throw new StoreError(
         'NOT_FOUND',
@@ -149,7 +153,7 @@ export async function receiveSnapshot(
     }
   }
 
-  const staged = await store.stage(base ? base.id : ORIGIN_IMAGE);
+  const staged = await vol.stage(base ? base.id : ORIGIN_IMAGE);
   let bytes = 0;
   let written = 0;
   try {
@@ -158,9 +162,9 @@ export async function receiveSnapshot(
     // stream over a similar origin, or zeros over zeros, costs no COW space
     const apply = async (data: Buffer, offset: number) => {
       const now = here.subarray(0, data.length);
-      await store.readStaged(staged, now, offset);
+      await vol.readStaged(staged, now, offset);
       if (!now.equals(data)) {
-        await store.writeStaged(staged, data, offset);
+        await vol.writeStaged(staged, data, offset);
         written += data.length;
       }
       bytes += data.length;
@@ -174,9 +178,9 @@ export async function receiveSnapshot(
       }
       opts.progress?.(reader.position, 0);
     }
-    await store.publish(staged, name, h.snapshot.uuid, new Date(h.snapshot.created), opts.becomeOrigin);
+    await vol.publish(staged, name, h.snapshot.uuid, new Date(h.snapshot.created), opts.becomeOrigin);
   } catch (e) {
-    await store.discard(staged);
+    await vol.discard(staged);
     await store.idle(); // the space the staged snapshot took comes back now
     const why = e instanceof StoreError ? e : StoreError.io((e as Error).message);
     throw new StoreError(why.code, `${why.message}; nothing was received, the store is as it was`, { cause: e });

@@ -7,7 +7,7 @@
 // unmounted is taken at the next mount.
 import createDebug from 'debug';
 import { StoreError } from '../errors';
-import { MAX_SCHEDULES, ScheduleRecord } from '../format/superblock';
+import { MAX_ORIGIN_SCHEDULES, MAX_SCHEDULES, ScheduleRecord } from '../format/superblock';
 
 const debug = createDebug('snapfuse:schedule');
 
@@ -43,13 +43,17 @@ export function checkSchedule(r: ScheduleRecord): ScheduleRecord {
   if (!Number.isInteger(r.every) || r.every < 1 || r.every > MAX_EVERY) {
     throw StoreError.invalid(`bad interval of ${r.every} s: from 1 s to 366 days`);
   }
-  return { name: r.name, every: r.every, keep: r.keep }; // the record alone, whatever else the caller's object held
+  // the record alone, whatever else the caller's object held
+  return { name: r.name, every: r.every, keep: r.keep, origin: r.origin };
 }
 
-/** The schedules after setting (or replacing) `r`; at most MAX_SCHEDULES. */
+/** The store's schedules after setting (or replacing) `r` of its origin; at most 8 per origin. */
 export function withSchedule(list: readonly ScheduleRecord[], r: ScheduleRecord): ScheduleRecord[] {
-  const out = list.filter((s) => s.name !== r.name);
-  if (out.length >= MAX_SCHEDULES) throw StoreError.invalid(`at most ${MAX_SCHEDULES} schedules`);
+  const out = list.filter((s) => s.name !== r.name || s.origin !== r.origin);
+  if (out.filter((s) => s.origin === r.origin).length >= MAX_ORIGIN_SCHEDULES) {
+    throw StoreError.invalid(`at most ${MAX_ORIGIN_SCHEDULES} schedules`);
+  }
+  if (out.length >= MAX_SCHEDULES) throw StoreError.invalid(`at most ${MAX_SCHEDULES} schedules in a store`);
   return [...out, checkSchedule(r)];
 }
 

@@ -1,17 +1,20 @@
-// The store: one origin (for now) and all its snapshots in one exception store on a COW
-// device. This is the library's public face; the FUSE mount and the offline tools are
-// thin layers over it. Nothing here prints; logging goes through `debug`.
+// The store: one or more origins and all their snapshots in one exception store on a
+// COW device. This is the library's public face; the FUSE mount and the offline tools
+// are thin layers over it. Each origin and its snapshots are a Volume (volume.ts); the
+// store holds what they share: the devices, space, commits and background work.
+// Nothing here prints; logging goes through `debug`.
 import createDebug from 'debug';
 import { randomUUID } from 'crypto';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { chooseSuperblock, FORMAT_VERSION, ScheduleRecord, Superblock } from '../format/superblock';
+import { chooseSuperblock, FORMAT_VERSION, SINGLE_ORIGIN_FORMAT, Superblock } from '../format/superblock';
 import {
   EXCEPTION_SIZE,
-  NAME_MAX,
+  ORIGIN_PATH_MAX,
   ORIGIN_SIZE,
   OriginRecord,
   unpackOrigin,
+  unpackOriginPath,
   unpackVersion,
   VERSION_SIZE,
   VersionKind,
@@ -29,18 +32,21 @@ import { BackgroundState, Core, Reservation } from './core';
 import { DataPath } from './data-path';
 import { Reclaimer } from './reclaim';
 import { RollbackJob } from './rollback';
-import { ByteRange, chunkRanges, differingChunks } from './delta';
-import { SnapshotSpace, SpaceTotals } from './accounting';
-import { withSchedule } from './schedule';
+import { SpaceTotals } from './accounting';
+import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
+
+export { ID_PATTERN, ORIGIN_IMAGE, Volume } from './volume';
+export type { SnapshotInfo, Staged, VolumeStatus } from './volume';
 
 const debug = createDebug('snapfuse:store');
 
-export const ORIGIN_IMAGE = 'origin';
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export const DEFAULT_CACHE_SIZE = 64 * 1024 * 1024;
 const MIN_CHUNK = 4096;
 const MAX_CHUNK = 1024 * 1024;
+/** Named origins of one store: a mount shows a directory for each. */
+export const ORIGIN_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
+export const MAX_ORIGINS = 256;
 
 /** What the store remembers of an origin to recognise it again. */
 export interface OriginIdentity {
@@ -48,6 +54,25 @@ export interface OriginIdentity {
   ino: number;
   rdev: number;
 }
+
+/** An origin of a store of several, as it is formatted or added. */
+export interface NamedOrigin {
+  name: string;
+  device: BlockDevice;
+  /** Where it is found again at open (an absolute path). */
+  path: string;
+  identity?: OriginIdentity;
+}
+
+/** A stored origin, as `OriginOpener` is asked to open it. */
+export interface StoredOrigin {
+  name: string;
+  path: string;
+  size: number;
+}
+
+/** Opens each origin of a store of several: its device, and its identity to check. */
+export type OriginOpener = (o: StoredOrigin) => Promise<{ device: BlockDevice; identity?: OriginIdentity }>;
 
 export interface FormatOptions {
   chunkSize?: number;
@@ -68,47 +93,25 @@ export interface OpenOptions {
   originIdentity?: OriginIdentity;
 }
 
-export interface SnapshotInfo {
-  id: string;
-  parent: string; // the image it was taken of: "origin" or a snapshot id (which may since be gone)
-  created: Date;
-  uuid: string;
-  schedule: string; // the schedule that took it, "" if a person did
-}
-
+/** The store as a whole: its space and the work going on in it. */
 export interface StoreStatus {
-  originSize: number;
   chunkSize: number;
   totalBytes: number;
   freeBytes: number;
   usedBytes: number;
-  snapshots: readonly SnapshotInfo[];
-  reclaim: number | null; // fraction done of the running reclaim pass
-  rollback: number | null; // fraction done of the running rollback
-  rollbackId: string | null; // the snapshot the running rollback copies
   space: SpaceTotals;
-  accounting: number | null; // fraction done while the space figures are counted again, else null
+  reclaim: number | null;
+  accounting: number | null;
   copyOuts: number;
   commits: number;
 }
 
-/** A snapshot being received: see `Store.stage`. */
-export interface Staged {
-  readonly leaf: Version;
-  readonly from: string;
-}
-
-/** The source recorded for a staged leaf; no image has this name. */
-const STAGED_SOURCE = ':staged';
-
 export class Store {
   private readonly data: DataPath;
   private readonly reclaimer: Reclaimer;
+  private readonly host: VolumeHost;
+  private readonly volumeOf = new Map<number, Volume>();
   private rollbackJob: RollbackJob | null = null;
-  // the list of snapshots by name, kept in step with the version tree's changes
-  private listed: { key: number; byName: Map<string, SnapshotInfo>; list: readonly SnapshotInfo[] } | null = null;
-  private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
-  private bySchedule: { key: number; lists: Map<string, SnapshotInfo[]> } | null = null;
   private rollbackDone: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -121,6 +124,21 @@ export class Store {
   ) {
     this.data = new DataPath(core, writeBack);
     this.reclaimer = new Reclaimer(core);
+    this.host = {
+      core,
+      data: this.data,
+      assertOpen: () => this.assertOpen(),
+      assertWritable: () => this.assertWritable(),
+      kickReclaim: () => this.reclaimer.kick(),
+      reclaimProgress: () => this.reclaimer.progress,
+      rollbackDone: (o) =>
+        this.rollbackJob && (o === undefined || core.bg.rollbackOrigin === o) ? this.rollbackDone : Promise.resolve(),
+      rollbackOf: (o) =>
+        this.rollbackJob && core.bg.rollbackOrigin === o
+          ? { id: core.versions.get(core.bg.rollbackSource)?.source ?? '-', done: this.rollbackJob.progress }
+          : null,
+      startRollback: (o, target, id, alongside) => this.startRollback(o, target, id, alongside),
+    };
     if (commitInterval > 0) {
       this.timer = setInterval(
         () => void this.core.commit().catch((e) => debug('timed commit: %s', e)),
@@ -132,14 +150,22 @@ export class Store {
 
   // ---- format and open -------------------------------------------------------------
 
-  /** Write an empty store on `cow` for `origin`. The origin is not touched. */
-  static async format(origin: BlockDevice, cow: BlockDevice, opts: FormatOptions = {}): Promise<void> {
+  /**
+   * Write an empty store on `cow`: for one origin (given as its device; the store does
+   * not name it and it is given again at each open), or for several named ones. The
+   * origins are not touched.
+   */
+  static async format(origins: BlockDevice | NamedOrigin[], cow: BlockDevice, opts: FormatOptions = {}): Promise<void> {
     const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isInteger(chunkSize) || chunkSize < MIN_CHUNK || chunkSize > MAX_CHUNK || chunkSize & (chunkSize - 1)) {
       throw StoreError.invalid(`chunk size ${chunkSize} is not a power of two from 4 KiB to 1 MiB`);
     }
-    if (origin.size === 0) throw StoreError.invalid(`origin ${origin.name} is empty`);
-    if (Math.ceil(origin.size / chunkSize) > MAX_CHUNKS) throw StoreError.invalid(`origin ${origin.name} is too large`);
+    const named = Array.isArray(origins);
+    const list: NamedOrigin[] = named
+      ? origins
+      : [{ name: '', device: origins, path: '', identity: opts.originIdentity }];
+    if (named && list.length === 0) throw StoreError.invalid('a store needs at least one origin');
+    list.forEach((o, i) => checkNewOrigin(o, chunkSize, named, list.slice(0, i)));
     const totalBlocks = Math.floor(cow.size / BLOCK_SIZE);
     const minBlocks = 128 + 4 * (chunkSize / BLOCK_SIZE);
     if (totalBlocks < minBlocks) {
@@ -177,27 +203,25 @@ export class Store {
     await sm.markUsed(1);
     sm.index.root = (await BTree.create(tm, INDEX_VALUE_SIZE)).root;
     const now = Date.now();
-    const versions = VersionTree.initial(0, now);
-    const id = opts.originIdentity ?? { dev: 0, ino: 0, rdev: 0 };
-    const origins = new Map<number, OriginRecord>([
-      [0, { size: origin.size, ...id, leaf: versions.originLeaf(0).id, name: '' }],
-    ]);
+    const versions = new VersionTree([], 1);
+    const records = new Map<number, OriginRecord>();
+    list.forEach((o, id) => records.set(id, originRecord(o, versions.addOrigin(id, now).id)));
     const core = new Core(
       cow,
-      new Map([[0, origin]]),
+      new Map(list.map((o, id) => [id, o.device])),
       tm,
       sm,
       await BTree.create(tm, VERSION_SIZE),
       await BTree.create(tm, ORIGIN_SIZE),
       new ExceptionIndex(await BTree.create(tm, EXCEPTION_SIZE), versions),
       versions,
-      origins,
+      new Map(),
       {
         uuid: Buffer.from(randomUUID().replace(/-/g, ''), 'hex'),
         chunkSize,
         totalBlocks,
         created: now,
-        formatVersion: FORMAT_VERSION,
+        formatVersion: named ? FORMAT_VERSION : SINGLE_ORIGIN_FORMAT,
       },
       {
         reclaimRunning: false,
@@ -208,15 +232,19 @@ export class Store {
         schedules: [],
       },
     );
-    core.setOriginLeaf(0, versions.originLeaf(0).id);
+    for (const [id, r] of records) core.putOrigin(id, r);
     // two commits, so both superblock copies are sound from the start
     await core.group.request();
     await core.group.request();
-    debug('formatted %s: %d blocks, chunk %d', cow.name, totalBlocks, chunkSize);
+    debug('formatted %s: %d blocks, chunk %d, %d origins', cow.name, totalBlocks, chunkSize, list.length);
   }
 
-  /** Open the store on `cow`, refusing anything that is not a sound store for `origin`. */
-  static async open(origin: BlockDevice, cow: BlockDevice, opts: OpenOptions = {}): Promise<Store> {
+  /**
+   * Open the store on `cow`, refusing anything that is not a sound store for its
+   * origins: a store of one origin takes its device; one of several, an opener that
+   * finds each by its recorded path.
+   */
+  static async open(given: BlockDevice | OriginOpener, cow: BlockDevice, opts: OpenOptions = {}): Promise<Store> {
     const sb = chooseSuperblock(await readSuperblocks(cow), cow.name);
     checkGeometry(sb, cow);
     const tm = new TransactionManager(cow, opts.cacheSize ?? DEFAULT_CACHE_SIZE, sb.seq);
@@ -234,14 +262,12 @@ export class Store {
     for await (const [id, , value] of versionTable.entries()) records.push(unpackVersion(id, value));
     const versions = new VersionTree(records, sb.nextVersion);
     const originTable = new BTree(tm, ORIGIN_SIZE, sb.originRoot);
-    const origins = new Map<number, OriginRecord>();
-    for await (const [id, , value] of originTable.entries()) origins.set(id, unpackOrigin(value));
-    const record = origins.get(0);
-    if (!record) throw StoreError.corruption(`${cow.name}: the store has no origin record`);
-    checkOrigin(record, origin, cow, opts.originIdentity);
+    const origins = await readOrigins(originTable);
+    if (origins.size === 0) throw StoreError.corruption(`${cow.name}: the store has no origin record`);
+    const devices = await openOrigins(origins, given, cow, sb, opts.originIdentity);
     const core = new Core(
       cow,
-      new Map([[0, origin]]),
+      devices,
       tm,
       sm,
       versionTable,
@@ -260,7 +286,7 @@ export class Store {
     if (sb.rollbackSource) {
       // resuming after a crash: reserve what the rest may need, as far as there is room
       const source = versions.get(sb.rollbackSource);
-      const need = source ? await store.data.countCowChunks(0, source) : 0;
+      const need = source ? await store.data.countCowChunks(sb.rollbackOrigin, source) : 0;
       const room = Math.floor(Math.max(0, sm.counts().allocatable - core.metaReserve()) / core.chunkBlocks);
       store.startRollbackJob(core.reserveChunks(Math.min(need, room)));
     }
@@ -271,330 +297,139 @@ export class Store {
     return store;
   }
 
-  // ---- versions --------------------------------------------------------------------
-
-  get originSize(): number {
-    return this.core.origin(0).size;
+  /** Does `cow` hold a store of named origins (given by its COW alone)? False for anything else. */
+  static async isNamed(cow: BlockDevice): Promise<boolean> {
+    try {
+      return chooseSuperblock(await readSuperblocks(cow), cow.name).formatVersion > SINGLE_ORIGIN_FORMAT;
+    } catch {
+      return false;
+    }
   }
+
+  // ---- origins ---------------------------------------------------------------------
+
+  /** Does the store name its origins (and so show a directory for each)? */
+  get named(): boolean {
+    return this.core.sb.formatVersion > SINGLE_ORIGIN_FORMAT;
+  }
+
+  /** An origin and its snapshots: by name, or the one origin of a store of one. */
+  volume(name?: string): Volume {
+    const live = this.liveOrigins();
+    const id =
+      name === undefined ? (live.length === 1 ? live[0][0] : undefined) : live.find(([, o]) => o.name === name)?.[0];
+    if (id === undefined) {
+      if (name === undefined) throw StoreError.invalid(`the store has ${live.length} origins: name one`);
+      throw new StoreError('NOT_FOUND', `no origin ${name}`);
+    }
+    let v = this.volumeOf.get(id);
+    if (!v) this.volumeOf.set(id, (v = new Volume(this.host, id)));
+    return v;
+  }
+
+  /** Every origin, in the order added. */
+  volumes(): Volume[] {
+    return this.liveOrigins().map(([, o]) => this.volume(o.name));
+  }
+
+  /** Where each named origin is found at open. */
+  originPath(name: string): string {
+    return this.core.origin(this.volume(name).origin).path;
+  }
+
+  /**
+   * Add origin `o` to the store, durable when this returns. A store of one unnamed
+   * origin must name that one too (`first`, with the path it is found at): it becomes a
+   * store of named origins, which older snapfuse no longer opens.
+   */
+  async addOrigin(o: NamedOrigin, first?: { name: string; path: string }): Promise<Volume> {
+    this.assertWritable();
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const { core } = this;
+      const live = this.liveOrigins();
+      const naming = !this.named;
+      if (naming && !first) throw StoreError.invalid("name the store's first origin too (it has no name yet)");
+      if (naming) checkOriginName(first!.name, []);
+      const taken = naming ? [first!.name] : live.map(([, r]) => r.name);
+      checkNewOrigin(
+        o,
+        this.chunkSize,
+        true,
+        taken.map((name) => ({ name })),
+      );
+      if (core.origins.size >= MAX_ORIGINS) throw StoreError.invalid(`a store holds at most ${MAX_ORIGINS} origins`);
+      core.requireSpace(16);
+      const id = Math.max(...core.origins.keys()) + 1;
+      await core.meta.run(async () => {
+        if (naming) {
+          const [id0, r0] = live[0];
+          core.putOrigin(id0, { ...r0, name: first!.name, path: first!.path });
+          core.sb.formatVersion = FORMAT_VERSION;
+        }
+        core.putOrigin(id, originRecord(o, core.versions.addOrigin(id, Date.now()).id));
+        core.originDevs.set(id, o.device);
+      });
+      await core.commit();
+      debug('added origin %s as %d', o.name, id);
+      return this.volume(o.name);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Remove origin `name`: it and its snapshots vanish now (the origin file is left as it
+   * is); the space they held returns in the background, as after a delete.
+   */
+  async removeOrigin(name: string): Promise<void> {
+    this.assertWritable();
+    const release = await this.core.gate.acquireExclusive();
+    let device: BlockDevice | undefined;
+    try {
+      const { core } = this;
+      const { origin } = this.volume(name);
+      if (this.liveOrigins().length === 1) {
+        throw StoreError.invalid(`${name} is the store's last origin: format the COW again instead`);
+      }
+      if (this.rollbackJob && core.bg.rollbackOrigin === origin) {
+        throw new StoreError('BUSY', `a rollback of ${name} is running`);
+      }
+      await this.data.syncOrigin(origin); // held writes reach it before it goes
+      await core.meta.run(async () => {
+        core.putOrigin(origin, { ...core.origin(origin), removing: true });
+        for (const v of core.versions.ofOrigin(origin)) {
+          if (v.children.length === 0 && v.state === VersionState.LIVE) core.versions.markDeleted(v);
+        }
+        core.setBackground({ schedules: core.bg.schedules.filter((s) => s.origin !== origin) });
+      });
+      await core.commit();
+      device = core.originDevs.get(origin);
+      core.originDevs.delete(origin);
+      this.volumeOf.delete(origin);
+      debug('removing origin %s (%d)', name, origin);
+    } finally {
+      release();
+    }
+    await device?.close();
+    this.reclaimer.kick();
+  }
+
+  // ---- the store as a whole --------------------------------------------------------
 
   get chunkSize(): number {
     return this.core.chunkSize;
   }
-
-  /** Throws NOT_FOUND unless snapshot `id` exists. */
-  snapshotExists(id: string): void {
-    this.leafOf(id);
-  }
-
-  /** One snapshot's facts, or null: O(1), for the mount's per-request lookups. */
-  snapshot(id: string): SnapshotInfo | null {
-    const v = id === ORIGIN_IMAGE ? undefined : this.core.versions.snapshot(0, id);
-    return v ? this.info(v) : null;
-  }
-
-  /** Live snapshots, oldest first. The list is shared until the next change: do not modify it. */
-  snapshots(): readonly SnapshotInfo[] {
-    const { versions } = this.core;
-    const key = versions.namesChanged;
-    if (this.listed?.key === key) return this.listed.list;
-    const changes = this.listed && versions.nameChangesSince(this.listed.key);
-    let byName: Map<string, SnapshotInfo>;
-    if (this.listed && changes) {
-      // the same steps on a map of the same order: a name set anew keeps its place, one
-      // that came back after it went is last
-      byName = this.listed.byName;
-      for (const c of changes) {
-        if (c.origin !== 0) continue;
-        const v = c.gone ? undefined : versions.snapshot(0, c.name);
-        if (v) byName.set(c.name, this.info(v));
-        else byName.delete(c.name);
-      }
-    } else byName = new Map(versions.snapshots(0).map((v) => [v.name, this.info(v)]));
-    this.listed = { key, byName, list: [...byName.values()] };
-    return this.listed.list;
-  }
-
-  /**
-   * The COW bytes snapshot `id` alone holds and those it shares. Exact unless
-   * `status().accounting` is not null: then they are from before the last delete.
-   */
-  space(id: string): SnapshotSpace {
-    return this.core.accounting.of(this.leafOf(id));
-  }
-
-  /** The generation of the space figures, for caches of what is made from them. */
-  get spaceChanged(): number {
-    return this.core.accounting.generation;
-  }
-
-  /** The generation of the snapshot list, for caches of what is made from it. */
-  get snapshotsChanged(): number {
-    return this.core.versions.namesChanged;
-  }
-
-  /**
-   * Take a snapshot of the origin or of snapshot `from`; `id` defaults to the next
-   * unused number. Returns once the snapshot is durable.
-   */
-  async create(id?: string, from: string = ORIGIN_IMAGE, schedule = ''): Promise<string> {
-    this.assertWritable();
-    if (id !== undefined) checkId(id);
-    if (from === ORIGIN_IMAGE) await this.rollbackDone;
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      const { versions } = this.core;
-      const name = id ?? this.nextFreeId();
-      if (versions.snapshot(0, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
-      const source = this.leafOf(from);
-      this.core.requireSpace(16);
-      // a snapshot of the origin holds what the origin holds now: make that durable
-      // first, or a crash could take back a write the snapshot already shows
-      if (from === ORIGIN_IMAGE) await this.data.syncOrigin(0);
-      await this.core.meta.run(async () => {
-        const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
-        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
-      });
-      await this.core.commit();
-      debug('created %s from %s', name, from);
-      return name;
-    } finally {
-      release();
-    }
-  }
-
-  /** The snapshot vanishes now; its space returns in the background. */
-  async delete(id: string): Promise<void> {
-    this.assertWritable();
-    checkId(id);
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      const v = this.leafOf(id);
-      await this.core.meta.run(async () => this.core.versions.markDeleted(v));
-      await this.core.commit();
-    } finally {
-      release();
-    }
-    this.reclaimer.kick();
-  }
-
-  /**
-   * The origin's content becomes snapshot `id`'s; every snapshot stays as it was. The
-   * rollback is durable once this returns; the copying goes on in the background (see
-   * `idle()`), and the origin's reads and writes wait for it.
-   */
-  async rollback(id: string): Promise<void> {
-    this.assertWritable();
-    checkId(id);
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      await this.startRollback(this.leafOf(id), id);
-    } finally {
-      release();
-    }
-  }
-
-  /**
-   * Start a rollback of the origin to `target` (hold the gate): space for all its copying
-   * is set aside, or it is refused; `alongside` runs in the same metadata change, so that
-   * one commit makes both durable.
-   */
-  private async startRollback(target: Version, id: string, alongside?: () => void): Promise<void> {
-    if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
-    let space: Reservation | null = null;
-    try {
-      // held origin writes have not found their chunks yet: the job must see their copies
-      await this.data.writeBack.drain();
-      space = this.core.reserveChunks(await this.data.countCowChunks(0, target));
-      this.core.requireSpace(16);
-      await this.core.meta.run(async () => {
-        alongside?.();
-        const [cont, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
-        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
-        this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: 0, rollbackCursor: 0 });
-      });
-      await this.core.commit();
-    } catch (e) {
-      space?.release();
-      throw e;
-    }
-    this.startRollbackJob(space);
-  }
-
-  // ---- schedules -------------------------------------------------------------------
-
-  schedules(): readonly ScheduleRecord[] {
-    return this.core.bg.schedules;
-  }
-
-  /** Set (or replace) a schedule of rolling snapshots; durable when this returns. */
-  async setSchedule(r: ScheduleRecord): Promise<void> {
-    this.assertWritable();
-    await this.changeSchedules(() => withSchedule(this.core.bg.schedules, r));
-  }
-
-  /** Stop a schedule; the snapshots it took stay, as ordinary ones it no longer retires. */
-  async removeSchedule(name: string): Promise<void> {
-    this.assertWritable();
-    await this.changeSchedules(() => {
-      const left = this.core.bg.schedules.filter((s) => s.name !== name);
-      if (left.length === this.core.bg.schedules.length) throw new StoreError('NOT_FOUND', `no schedule ${name}`);
-      return left;
-    });
-  }
-
-  /**
-   * Snapshots that schedule `name` took, oldest first. Made again only when the list
-   * changes: the scheduler, and every status (its next times), ask for them.
-   */
-  taken(name: string): readonly SnapshotInfo[] {
-    const key = this.snapshotsChanged;
-    if (this.bySchedule?.key !== key) {
-      const lists = new Map<string, SnapshotInfo[]>();
-      for (const s of this.snapshots()) {
-        if (!s.schedule) continue;
-        const list = lists.get(s.schedule);
-        if (list) list.push(s);
-        else lists.set(s.schedule, [s]);
-      }
-      this.bySchedule = { key, lists };
-    }
-    return this.bySchedule.lists.get(name) ?? [];
-  }
-
-  private async changeSchedules(change: () => ScheduleRecord[]): Promise<void> {
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      const schedules = change();
-      await this.core.meta.run(async () => this.core.setBackground({ schedules }));
-      await this.core.commit();
-    } finally {
-      release();
-    }
-  }
-
-  // ---- replication -----------------------------------------------------------------
 
   /** The store's identity, which a replication stream names as its source. */
   get uuid(): string {
     return this.core.sb.uuid.toString('hex');
   }
 
-  /** The live snapshot with this identity (32 hex digits), if any. */
-  snapshotByUuid(uuid: string): SnapshotInfo | null {
-    const v = /^[0-9a-f]{32}$/.test(uuid) ? this.core.versions.snapshotByUuid(0, Buffer.from(uuid, 'hex')) : undefined;
-    return v ? this.info(v) : null;
-  }
-
-  /**
-   * The byte ranges where images `from` and `to` ("origin" or snapshot ids) differ,
-   * ascending, found from the metadata without reading data.
-   */
-  async *diff(from: string, to: string): AsyncGenerator<ByteRange> {
-    this.assertOpen();
-    const [a, b] = [this.leafOf(from), this.leafOf(to)];
-    await this.data.writeBack.drain(); // held origin writes are not in the metadata yet
-    yield* chunkRanges(differingChunks(this.core, 0, a, b), this.chunkSize, this.originSize);
-  }
-
-  /**
-   * A hidden snapshot of `from`, for a snapshot that arrives in pieces (receive): written
-   * with `writeStaged`, then made visible in one commit by `publish`, or dropped by
-   * `discard`. One left by a crash is dropped at the next open.
-   */
-  async stage(from: string): Promise<Staged> {
-    this.assertWritable();
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      const source = this.leafOf(from);
-      this.core.requireSpace(16);
-      if (from === ORIGIN_IMAGE) await this.data.syncOrigin(0);
-      const leaf = await this.core.meta.run(async () => {
-        const [cont, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());
-        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(0, cont.id);
-        return staged;
-      });
-      await this.core.commit();
-      return { leaf, from };
-    } finally {
-      release();
-    }
-  }
-
-  async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
-    this.assertOpen();
-    this.checkRange(buf, pos);
-    await this.core.gate.withShared(() => this.data.readSnapshot(0, s.leaf, buf, pos));
-  }
-
-  async writeStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
-    this.assertWritable();
-    this.checkRange(buf, pos);
-    await this.core.gate.withShared(() => this.data.writeSnapshot(0, s.leaf, buf, pos));
-  }
-
-  /**
-   * The staged snapshot becomes snapshot `id`, with the identity and creation time it
-   * has where it was made; with `becomeOrigin`, a rollback of the origin to it starts in
-   * the same commit. Refused, changing nothing, if `id` or the identity is taken.
-   */
-  async publish(s: Staged, id: string, uuid: string, created: Date, becomeOrigin = false): Promise<void> {
-    this.assertWritable();
-    checkId(id);
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      if (this.core.versions.snapshot(0, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
-      if (this.snapshotByUuid(uuid)) throw new StoreError('EXISTS', `this store already holds snapshot ${uuid}`);
-      const show = () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
-      if (becomeOrigin) await this.startRollback(s.leaf, id, show);
-      else {
-        await this.core.meta.run(async () => show());
-        await this.core.commit();
-      }
-    } finally {
-      release();
-    }
-  }
-
-  /** Drop a staged snapshot: its space returns in the background, as after a delete. */
-  async discard(s: Staged): Promise<void> {
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      await this.core.meta.run(async () => this.core.versions.markDeleted(s.leaf));
-      await this.core.commit();
-    } finally {
-      release();
-    }
-    this.reclaimer.kick();
-  }
-
-  // ---- data ------------------------------------------------------------------------
-
-  /** Read `buf.length` bytes at `pos` of an image: "origin" or a snapshot id. */
-  async read(image: string, buf: Buffer, pos: number): Promise<void> {
-    this.assertOpen();
-    this.checkRange(buf, pos);
-    if (image === ORIGIN_IMAGE) {
-      await this.rollbackDone;
-      return this.data.readOrigin(0, buf, pos);
-    }
-    return this.core.gate.withShared(() => this.data.readSnapshot(0, this.leafOf(image), buf, pos));
-  }
-
-  async write(image: string, buf: Buffer, pos: number): Promise<void> {
-    this.assertWritable();
-    this.checkRange(buf, pos);
-    if (image === ORIGIN_IMAGE) await this.rollbackDone;
-    await this.core.gate.withShared(() =>
-      image === ORIGIN_IMAGE
-        ? this.data.writeOrigin(0, buf, pos)
-        : this.data.writeSnapshot(0, this.leafOf(image), buf, pos),
-    );
-  }
-
-  /** Everything written so far, to any image, becomes durable. */
+  /** Everything written so far, to any image of any origin, becomes durable. */
   async sync(): Promise<void> {
     this.assertWritable();
-    await this.data.syncOrigin(0);
+    for (const id of this.core.originDevs.keys()) await this.data.syncOrigin(id);
   }
 
   /** Resolves when no background work (held writes, reclaim, rollback) is left. */
@@ -615,16 +450,12 @@ export class Store {
   status(): StoreStatus {
     const counts = this.core.sm.counts();
     return {
-      originSize: this.originSize,
       chunkSize: this.chunkSize,
       totalBytes: counts.total * BLOCK_SIZE,
       freeBytes: counts.free * BLOCK_SIZE,
       usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
-      snapshots: this.snapshots(),
-      reclaim: this.reclaimer.progress,
-      rollback: this.rollbackJob ? this.rollbackJob.progress : null,
-      rollbackId: this.rollbackJob ? (this.core.versions.get(this.core.bg.rollbackSource)?.source ?? null) : null,
       space: this.core.accounting.totals(),
+      reclaim: this.reclaimer.progress,
       accounting: this.core.accounting.isCounting ? (this.core.accounting.progress ?? 0) : null,
       copyOuts: this.core.copyOuts,
       commits: this.core.group.commits,
@@ -642,10 +473,10 @@ export class Store {
     await this.core.gate.withExclusive(async () => {
       this.closed = true;
       if (this.readOnly) return;
-      await this.data.syncOrigin(0);
+      for (const id of this.core.originDevs.keys()) await this.data.syncOrigin(id);
     });
     await this.core.cow.close();
-    await this.core.originDev(0).close();
+    for (const dev of this.core.originDevs.values()) await dev.close();
   }
 
   /** For tests and tools: the engine inside. */
@@ -654,6 +485,38 @@ export class Store {
   }
 
   // ---- helpers ---------------------------------------------------------------------
+
+  /** Origins not being removed, by id. */
+  private liveOrigins(): Array<[number, OriginRecord]> {
+    return [...this.core.origins].filter(([, o]) => !o.removing);
+  }
+
+  /**
+   * Start a rollback of `origin` to `target` (hold the gate): space for all its copying
+   * is set aside, or it is refused; `alongside` runs in the same metadata change, so that
+   * one commit makes both durable.
+   */
+  private async startRollback(origin: number, target: Version, id: string, alongside?: () => void): Promise<void> {
+    if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
+    let space: Reservation | null = null;
+    try {
+      // held origin writes have not found their chunks yet: the job must see their copies
+      await this.data.writeBack.drain();
+      space = this.core.reserveChunks(await this.data.countCowChunks(origin, target));
+      this.core.requireSpace(16);
+      await this.core.meta.run(async () => {
+        alongside?.();
+        const [cont, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
+        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(origin, cont.id);
+        this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: origin, rollbackCursor: 0 });
+      });
+      await this.core.commit();
+    } catch (e) {
+      space?.release();
+      throw e;
+    }
+    this.startRollbackJob(space);
+  }
 
   private startRollbackJob(space: Reservation): void {
     const job = new RollbackJob(this.core, this.data, space);
@@ -680,41 +543,6 @@ export class Store {
     return this.core.versions.hasNotLive;
   }
 
-  private leafOf(image: string): Version {
-    const v = image === ORIGIN_IMAGE ? this.core.versions.originLeaf(0) : this.core.versions.snapshot(0, image);
-    if (!v) throw new StoreError('NOT_FOUND', `no snapshot ${image}`);
-    return v;
-  }
-
-  private nextFreeId(): string {
-    let max = 0;
-    for (const v of this.core.versions.snapshots(0)) if (/^[0-9]+$/.test(v.name)) max = Math.max(max, Number(v.name));
-    return String(max + 1);
-  }
-
-  /** A snapshot's facts; the same object while they stay the same (callers cache by it). */
-  private info(v: Version): SnapshotInfo {
-    const gone = v.source !== ORIGIN_IMAGE && !this.core.versions.snapshot(v.origin, v.source);
-    const parent = gone ? '-' : v.source;
-    const had = this.infoOf.get(v);
-    if (had?.parent === parent && had.id === v.name) return had;
-    const info = {
-      id: v.name,
-      parent,
-      created: new Date(v.created),
-      uuid: v.uuid.toString('hex'),
-      schedule: v.schedule,
-    };
-    this.infoOf.set(v, info);
-    return info;
-  }
-
-  private checkRange(buf: Buffer, pos: number): void {
-    if (!Number.isInteger(pos) || pos < 0 || pos + buf.length > this.originSize) {
-      throw StoreError.invalid(`range ${pos}+${buf.length} is outside the image (${this.originSize} bytes)`);
-    }
-  }
-
   private assertOpen(): void {
     if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
   }
@@ -725,12 +553,77 @@ export class Store {
   }
 }
 
-function checkId(id: string): void {
-  if (!ID_PATTERN.test(id) || id === ORIGIN_IMAGE) {
+function originRecord(o: NamedOrigin, leaf: number): OriginRecord {
+  const id = o.identity ?? { dev: 0, ino: 0, rdev: 0 };
+  return { size: o.device.size, ...id, leaf, name: o.name, path: o.path, removing: false };
+}
+
+function checkOriginName(name: string, taken: Array<{ name: string }>): void {
+  if (!ORIGIN_NAME.test(name)) {
     throw StoreError.invalid(
-      `bad snapshot id "${id.slice(0, NAME_MAX + 1)}": use 1-64 of A-Z a-z 0-9 . _ -, not "origin"`,
+      `bad origin name "${name.slice(0, 33)}": use 1-32 of a-z 0-9 . _ -, starting with a-z or 0-9`,
     );
   }
+  if (taken.some((t) => t.name === name)) throw new StoreError('EXISTS', `the store has an origin ${name} already`);
+}
+
+/** An origin about to join a store: named if the store names them, not empty, not too large. */
+function checkNewOrigin(o: NamedOrigin, chunkSize: number, named: boolean, taken: Array<{ name: string }>): void {
+  if (named) checkOriginName(o.name, taken);
+  if (Buffer.byteLength(o.path) > ORIGIN_PATH_MAX) throw StoreError.invalid(`the path of origin ${o.name} is too long`);
+  const what = named ? `origin ${o.name} (${o.device.name})` : `origin ${o.device.name}`;
+  if (o.device.size === 0) throw StoreError.invalid(`${what} is empty`);
+  if (Math.ceil(o.device.size / chunkSize) > MAX_CHUNKS) throw StoreError.invalid(`${what} is too large`);
+}
+
+/** The origin table: each record, with its path put together from the entries after it. */
+async function readOrigins(table: BTree): Promise<Map<number, OriginRecord>> {
+  const origins = new Map<number, OriginRecord>();
+  const pieces = new Map<number, Buffer[]>();
+  for await (const [id, k, value] of table.entries()) {
+    if (k === 0) origins.set(id, unpackOrigin(value));
+    else pieces.set(id, [...(pieces.get(id) ?? []), value]);
+  }
+  for (const [id, o] of origins) o.path = unpackOriginPath(pieces.get(id) ?? []);
+  return origins;
+}
+
+/** The devices of the store's origins (not those being removed), each checked to be the one recorded. */
+async function openOrigins(
+  records: Map<number, OriginRecord>,
+  given: BlockDevice | OriginOpener,
+  cow: BlockDevice,
+  sb: Superblock,
+  identity?: OriginIdentity,
+): Promise<Map<number, BlockDevice>> {
+  const live = [...records].filter(([, o]) => !o.removing);
+  if (sb.formatVersion <= SINGLE_ORIGIN_FORMAT) {
+    if (typeof given === 'function') {
+      throw StoreError.invalid(`${cow.name} is a store of one origin: give its origin file too`);
+    }
+    const [id, record] = live[0];
+    checkOrigin(record, given, cow, identity);
+    return new Map([[id, given]]);
+  }
+  if (typeof given !== 'function') {
+    const names = live.map(([, o]) => o.name).join(', ');
+    throw new StoreError(
+      'WRONG_ORIGIN',
+      `${cow.name} is a store of named origins (${names}), not of ${given.name} alone`,
+    );
+  }
+  const devices = new Map<number, BlockDevice>();
+  try {
+    for (const [id, record] of live) {
+      const { device, identity } = await given({ name: record.name, path: record.path, size: record.size });
+      devices.set(id, device);
+      checkOrigin(record, device, cow, identity);
+    }
+  } catch (e) {
+    await Promise.all([...devices.values()].map((d) => d.close().catch(() => undefined)));
+    throw e;
+  }
+  return devices;
 }
 
 async function readSuperblocks(cow: BlockDevice): Promise<Buffer[]> {
@@ -753,8 +646,9 @@ function checkGeometry(sb: Superblock, cow: BlockDevice): void {
 }
 
 function checkOrigin(record: OriginRecord, origin: BlockDevice, cow: BlockDevice, id?: OriginIdentity): void {
+  const whose = record.name ? `origin ${record.name}` : 'origin';
   const other = (why: string) =>
-    new StoreError('WRONG_ORIGIN', `${cow.name} is a store for another origin than ${origin.name}: ${why}`);
+    new StoreError('WRONG_ORIGIN', `${cow.name} is a store for another ${whose} than ${origin.name}: ${why}`);
   if (record.size !== origin.size) throw other(`size is ${origin.size} bytes, the store's origin had ${record.size}`);
   if (id && (record.dev || record.ino || record.rdev)) {
     if (record.rdev !== id.rdev || (!record.rdev && (record.dev !== id.dev || record.ino !== id.ino))) {

@@ -7,8 +7,10 @@
 //   16     8    st_ino of the origin file at format (0 for a block device)
 //   24     8    st_rdev of a block device origin (0 for a file)
 //   32     4    version id of the origin's leaf
-//   36     4    reserved
+//   36     4    flags: 1 being removed (its versions wait for reclaim; then the record goes)
 //   40     32   name, zero-padded ("" for a single-origin store)
+// Key (origin id, k) for k = 1, 2, ...: the path the origin was given as (stores of named
+// origins only), ORIGIN_SIZE bytes of its UTF-8 per entry, the last zero-padded.
 //
 // Version table: key (version id, 0), value VERSION_SIZE bytes:
 //   OFFSET SIZE FIELD
@@ -50,7 +52,12 @@ export interface OriginRecord {
   rdev: number;
   leaf: number;
   name: string;
+  path: string; // "" in a single-origin store: the origin is given at each open
+  removing: boolean;
 }
+
+const REMOVING = 1;
+export const ORIGIN_PATH_MAX = 4096;
 
 export function packOrigin(o: OriginRecord): Buffer {
   const buf = Buffer.alloc(ORIGIN_SIZE);
@@ -59,10 +66,30 @@ export function packOrigin(o: OriginRecord): Buffer {
   writeU64(buf, 16, o.ino);
   writeU64(buf, 24, o.rdev);
   buf.writeUInt32LE(o.leaf, 32);
+  buf.writeUInt32LE(o.removing ? REMOVING : 0, 36);
   buf.write(o.name, 40, 32, 'utf8');
   return buf;
 }
 
+/** The values of an origin's path entries, keys (id, 1), (id, 2)... */
+export function packOriginPath(path: string): Buffer[] {
+  const bytes = Buffer.from(path, 'utf8');
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length; at += ORIGIN_SIZE) {
+    const piece = Buffer.alloc(ORIGIN_SIZE);
+    bytes.copy(piece, 0, at, at + ORIGIN_SIZE);
+    out.push(piece);
+  }
+  return out;
+}
+
+export function unpackOriginPath(pieces: Buffer[]): string {
+  const bytes = Buffer.concat(pieces);
+  const end = bytes.indexOf(0);
+  return bytes.toString('utf8', 0, end < 0 ? bytes.length : end);
+}
+
+/** The origin record alone (path '': see unpackOriginPath). */
 export function unpackOrigin(buf: Buffer): OriginRecord {
   return {
     size: readU64(buf, 0),
@@ -71,6 +98,8 @@ export function unpackOrigin(buf: Buffer): OriginRecord {
     rdev: readU64(buf, 24),
     leaf: buf.readUInt32LE(32),
     name: zeroPadded(buf, 40, 32),
+    path: '',
+    removing: (buf.readUInt32LE(36) & REMOVING) !== 0,
   };
 }
 

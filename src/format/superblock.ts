@@ -26,16 +26,23 @@
 //   160    8    committed, ms since the epoch
 //   168    4    rollback: origin id
 //   172    340  zero
-//   512    1    schedules: how many (at most 8)
+//   512    1    schedules: how many (at most 8 in format 1, 32 in format 2)
 //   520    32*n schedule n: 0 u8 name length, 1 name (16, zero-padded), 20 u32 interval in
-//               seconds, 24 u32 snapshots kept, 28 reserved
-//   776    -    zero to the end of the block
+//               seconds, 24 u32 snapshots kept, 28 u16 origin id, 30 reserved
+//   1544   -    zero to the end of the block
+//
+// Format 1: one origin, given at each open. Format 2: named origins, each with the path
+// it was given as (see records.ts); a store becomes format 2 when it gets a second origin.
 import { StoreError } from '../errors';
 import { BLOCK_SIZE, BlockType, blockProblem, blockSeq, blockTypeOf, readU64, sealBlock, writeU64 } from './layout';
 
 export const MAGIC = Buffer.from('SNAPFUSE', 'latin1');
-export const FORMAT_VERSION = 1;
-export const MAX_SCHEDULES = 8;
+export const FORMAT_VERSION = 2;
+/** The format of a store of one unnamed origin, which older snapfuse reads too. */
+export const SINGLE_ORIGIN_FORMAT = 1;
+export const MAX_SCHEDULES = 32;
+/** Schedules per origin (and so in all, in a format 1 store). */
+export const MAX_ORIGIN_SCHEDULES = 8;
 const SCHEDULES_AT = 512;
 
 /** Snapshots taken on a timer, named `<name>-YYYYMMDD-HHMMSS`; the oldest beyond `keep` are deleted. */
@@ -43,6 +50,7 @@ export interface ScheduleRecord {
   name: string;
   every: number; // seconds
   keep: number;
+  origin: number; // the origin it snapshots
 }
 
 export interface Superblock {
@@ -94,6 +102,7 @@ export function packSuperblock(sb: Superblock): Buffer {
     buf.writeUInt8(buf.write(r.name, at + 1, 16, 'utf8'), at);
     buf.writeUInt32LE(r.every, at + 20);
     buf.writeUInt32LE(r.keep, at + 24);
+    buf.writeUInt16LE(r.origin, at + 28);
   });
   sealBlock(buf, BlockType.SUPERBLOCK, sb.seq & 1, sb.seq);
   return buf;
@@ -125,6 +134,7 @@ export function unpackSuperblock(buf: Buffer): Superblock {
         name: buf.toString('utf8', at + 1, at + 1 + Math.min(16, buf.readUInt8(at))),
         every: buf.readUInt32LE(at + 20),
         keep: buf.readUInt32LE(at + 24),
+        origin: buf.readUInt16LE(at + 28),
       };
     }),
   };

@@ -1,5 +1,6 @@
-// The FUSE surface as a plain object of operations over a Store: no mount here, so the
-// handlers can be tested without one.
+// The FUSE surface of one origin as a plain object of operations over its Volume: no
+// mount here, so the handlers can be tested without one. Paths are the volume's own:
+// a store of named origins shows each volume's tree under /<name> (see router.ts).
 //
 //   /                    directory
 //   /origin.img          the origin, read-write, its size fixed
@@ -15,7 +16,7 @@ import { constants as osConstants } from 'os';
 import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
-import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../engine/store';
+import { ORIGIN_IMAGE, SnapshotInfo, Volume } from '../engine/store';
 import { Scheduler, ScheduleHost } from '../engine/schedule';
 import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLine, statusFrame } from './control';
 
@@ -56,7 +57,7 @@ export class Handlers {
   // until it is asked again: the size the kernel holds is that text's
   private readonly diffText = new Map<string, Buffer>();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly volume: Volume) {}
 
   /** Is this image open (by a loop device, a program...)? */
   isOpen(image: string): boolean {
@@ -65,13 +66,13 @@ export class Handlers {
 
   /** The status as the control file shows it, rendered now. */
   renderStatus(): Buffer {
-    const s = this.store.status();
+    const s = this.volume.status();
     // a line per snapshot, kept per snapshot: with thousands, a status is made often
     // (every stat of control) and only a line whose facts changed is made again
-    const key = `${this.store.snapshotsChanged}/${this.store.spaceChanged}`;
+    const key = `${this.volume.snapshotsChanged}/${this.volume.spaceChanged}`;
     if (this.snapshotLines?.key !== key) {
       const lines = s.snapshots.map((x) => {
-        const space = this.store.space(x.id);
+        const space = this.volume.space(x.id);
         let line = this.lineOf.get(x);
         if (line?.exclusive !== space.exclusive || line.shared !== space.shared) {
           const status = {
@@ -99,7 +100,7 @@ export class Handlers {
       lastError: this.lastError,
       space: s.space,
       accounting: s.accounting,
-      schedules: this.store.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
+      schedules: this.volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
     };
     // the same facts give the same text: made again only when one changed
     const statusKey = JSON.stringify({ ...input, snapshots: key });
@@ -118,22 +119,22 @@ export class Handlers {
       debug('control: %o', cmd);
       switch (cmd.op) {
         case 'create':
-          await this.store.create(cmd.id, cmd.from);
+          await this.volume.create(cmd.id, cmd.from);
           break;
         case 'delete':
           await this.deleteSnapshot(cmd.id);
           break;
         case 'rollback':
-          this.store.snapshotExists(cmd.id);
+          this.volume.snapshotExists(cmd.id);
           if (this.isOpen(ORIGIN_IMAGE)) throw new StoreError('BUSY', 'the origin is open');
-          await this.store.rollback(cmd.id);
+          await this.volume.rollback(cmd.id);
           break;
         case 'schedule':
-          await this.store.setSchedule(cmd);
+          await this.volume.setSchedule(cmd);
           this.scheduler.wake();
           break;
         case 'unschedule':
-          await this.store.removeSchedule(cmd.name);
+          await this.volume.removeSchedule(cmd.name);
           break;
       }
     });
@@ -151,17 +152,17 @@ export class Handlers {
   /** The rolling snapshots act as a person at the control file would: refusals recorded alike. */
   private scheduleHost(): ScheduleHost {
     return {
-      schedules: () => this.store.schedules(),
-      taken: (name) => this.store.taken(name),
-      create: (id, schedule) => this.recorded(() => this.store.create(id, ORIGIN_IMAGE, schedule)),
+      schedules: () => this.volume.schedules(),
+      taken: (name) => this.volume.taken(name),
+      create: (id, schedule) => this.recorded(() => this.volume.create(id, ORIGIN_IMAGE, schedule)),
       delete: (id) => this.recorded(() => this.deleteSnapshot(id)),
     };
   }
 
   private async deleteSnapshot(id: string): Promise<void> {
-    this.store.snapshotExists(id);
+    this.volume.snapshotExists(id);
     if (this.isOpen(id)) throw new StoreError('BUSY', `snapshot ${id} is open`);
-    await this.store.delete(id);
+    await this.volume.delete(id);
   }
 
   /** Run a command: its error, or none, becomes the status's last error. */
@@ -185,13 +186,13 @@ export class Handlers {
     if (d) return this.diffNode(d[1]);
     if (path === '/origin.img') return { kind: 'image', image: ORIGIN_IMAGE };
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
-    if (m && this.store.snapshot(m[1])) return { kind: 'image', image: m[1] };
+    if (m && this.volume.snapshot(m[1])) return { kind: 'image', image: m[1] };
     return null;
   }
 
   /** "<a>..<b>", where ids may hold dots themselves: the split where both sides are images. */
   private diffNode(name: string): Node | null {
-    const exists = (id: string) => id === ORIGIN_IMAGE || this.store.snapshot(id) !== null;
+    const exists = (id: string) => id === ORIGIN_IMAGE || this.volume.snapshot(id) !== null;
     for (let i = name.indexOf('..'); i > 0; i = name.indexOf('..', i + 1)) {
       const [from, to] = [name.slice(0, i), name.slice(i + 2)];
       if (exists(from) && exists(to)) return { kind: 'diff', from, to };
@@ -201,7 +202,7 @@ export class Handlers {
 
   private async makeDiff(path: string, from: string, to: string): Promise<Buffer> {
     const ranges = [];
-    for await (const r of this.store.diff(from, to)) ranges.push(r);
+    for await (const r of this.volume.diff(from, to)) ranges.push(r);
     const buf = Buffer.from(formatRanges(ranges));
     this.diffText.delete(path); // newest last: the oldest goes first
     this.diffText.set(path, buf);
@@ -223,8 +224,8 @@ export class Handlers {
       return { ...base, mode: S_IFREG | 0o600, size: this.renderStatus().length, mtime: new Date() };
     }
     if (node.kind === 'diff') return { ...base, mode: S_IFREG | 0o400, size: diffSize, mtime: new Date() };
-    const created = this.store.snapshot(node.image)?.created ?? this.mounted;
-    const size = this.store.originSize;
+    const created = this.volume.snapshot(node.image)?.created ?? this.mounted;
+    const size = this.volume.originSize;
     return { ...base, mode: S_IFREG | 0o600, size, mtime: created, blksize: 4096, blocks: Math.ceil(size / 512) };
   }
 
@@ -255,12 +256,12 @@ export class Handlers {
         if (path === '/snapshots')
           return cb(
             0,
-            this.store.snapshots().map((s) => `${s.id}.img`),
+            this.volume.snapshots().map((s) => `${s.id}.img`),
           );
         cb(E('ENOTDIR'));
       },
       statfs: (_path, cb) => {
-        const s = this.store.status();
+        const s = this.volume.status();
         const blocks = s.totalBytes / 4096;
         const free = s.freeBytes / 4096;
         cb(0, {
@@ -304,11 +305,11 @@ export class Handlers {
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }
         if (node.kind !== 'image') return cb(E('EISDIR'));
-        const n = Math.max(0, Math.min(len, this.store.originSize - pos));
+        const n = Math.max(0, Math.min(len, this.volume.originSize - pos));
         debugIo('read %s %d at %d', path, len, pos);
         if (n === 0) return cb(0);
         run(`read of ${path.slice(1)}`, cb, async () => {
-          await this.store.read(node.image, buf.subarray(0, n), pos);
+          await this.volume.read(node.image, buf.subarray(0, n), pos);
           return n;
         });
       },
@@ -330,15 +331,15 @@ export class Handlers {
         }
         if (node.kind !== 'image') return cb(E('EISDIR'));
         // like a block device: what lies past the end is not written
-        const n = Math.max(0, Math.min(len, this.store.originSize - pos));
+        const n = Math.max(0, Math.min(len, this.volume.originSize - pos));
         debugIo('write %s %d at %d', path, len, pos);
         if (n === 0) return cb(E('ENOSPC'));
         run(`write to ${path.slice(1)}`, cb, async () => {
-          await this.store.write(node.image, buf.subarray(0, n), pos);
+          await this.volume.write(node.image, buf.subarray(0, n), pos);
           return n;
         });
       },
-      fsync: (_path, _datasync, _fd, cb) => run('fsync', cb, async () => (await this.store.sync(), 0)),
+      fsync: (_path, _datasync, _fd, cb) => run('fsync', cb, async () => (await this.volume.sync(), 0)),
       flush: (_path, _fd, cb) => cb(0),
       truncate: (path, size, cb) => cb(this.truncate(path, size)),
       ftruncate: (path, _fd, size, cb) => cb(this.truncate(path, size)),
@@ -358,7 +359,7 @@ export class Handlers {
     if (node.kind === 'control') return 0;
     if (node.kind === 'diff') return E('EACCES');
     if (node.kind !== 'image') return E('EISDIR');
-    return size === this.store.originSize || size === 0 ? 0 : E('EINVAL');
+    return size === this.volume.originSize || size === 0 ? 0 : E('EINVAL');
   }
 
   /** A snapshot deleted while open is still released by its path. */

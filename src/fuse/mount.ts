@@ -8,9 +8,9 @@ import { resolve } from 'path';
 import { promisify } from 'util';
 import Fuse from 'fuse-native';
 import { StoreError } from '../errors';
-import { openFiles, OpenedStore } from '../engine/open-files';
+import { openFiles, OpenedStore, StoreFiles } from '../engine/open-files';
 import { OpenOptions } from '../engine/store';
-import { Handlers } from './handlers';
+import { StoreHandlers } from './router';
 
 const debug = createDebug('snapfuse:mount');
 const run = promisify(execFile);
@@ -55,16 +55,16 @@ export class Mount {
     readonly mountpoint: string,
     private readonly opened: OpenedStore,
     private readonly fuse: Fuse,
-    readonly handlers: Handlers,
+    readonly handlers: StoreHandlers,
   ) {}
 
-  static async start(originPath: string, cowPath: string, mountpoint: string, opts: OpenOptions = {}): Promise<Mount> {
+  static async start(files: StoreFiles, mountpoint: string, opts: OpenOptions = {}): Promise<Mount> {
     const mnt = resolve(mountpoint);
     const st = await fs.stat(mnt).catch(() => null);
     if (!st?.isDirectory()) throw StoreError.invalid(`mountpoint ${mnt} is not a directory`);
     if (await isMountPoint(mnt)) throw new StoreError('BUSY', `mountpoint ${mnt} is busy: something is mounted there`);
-    const opened = await openFiles(originPath, cowPath, opts);
-    const handlers = new Handlers(opened.store);
+    const opened = await openFiles(files, opts);
+    const handlers = new StoreHandlers(opened.store);
     const fuse = new Fuse(mnt, handlers.operations(), {
       timeout: false,
       maxRead: MAX_REQUEST,
@@ -86,7 +86,7 @@ export class Mount {
     const m = new Mount(mnt, opened, fuse, handlers);
     m.watch();
     handlers.startSchedules();
-    debug('mounted %s at %s', originPath, mnt);
+    debug('mounted %s at %s', files.cow, mnt);
     return m;
   }
 

@@ -78,7 +78,14 @@ export class VersionTree {
 
   static initial(origin: number, now: number): VersionTree {
     const tree = new VersionTree([], 1);
-    const v = tree.add({
+    tree.addOrigin(origin, now);
+    return tree;
+  }
+
+  /** The root of a new origin's tree: its leaf, with no snapshots. */
+  addOrigin(origin: number, now: number): Version {
+    if (this.originLeaves.has(origin)) throw new TypeError(`origin ${origin} has a tree already`);
+    const v = this.add({
       parent: 0,
       origin,
       kind: VersionKind.ORIGIN,
@@ -87,9 +94,14 @@ export class VersionTree {
       created: now,
       schedule: '',
     });
-    tree.originLeaves.set(origin, v);
-    tree.relabel();
-    return tree;
+    this.originLeaves.set(origin, v);
+    this.relabel();
+    return v;
+  }
+
+  /** Every version of `origin`'s tree. */
+  ofOrigin(origin: number): Version[] {
+    return [...this.byId.values()].filter((v) => v.origin === origin);
   }
 
   get(id: number): Version | undefined {
@@ -311,6 +323,7 @@ export class VersionTree {
       this.markChanged(c);
     }
     this.byId.delete(v.id);
+    if (this.originLeaves.get(v.origin) === v) this.originLeaves.delete(v.origin);
     this.notLive.delete(v);
     this.forgetName(v);
     this.changed.delete(v.id);

@@ -35,11 +35,11 @@ describe('snapfuse check', () => {
     // some history: snapshots, copy-outs, snapshot writes, a delete
     const store = await Store.open(await FileDevice.open(origin), await FileDevice.open(cow));
     for (let i = 0; i < 5; i++) {
-      await store.create(`s${i}`);
-      for (let c = 0; c < 300; c++) await store.write('origin', Buffer.alloc(512, i + c), c * 8192);
-      await store.write(`s${i}`, Buffer.alloc(6000, 9), i * 100_000);
+      await store.volume().create(`s${i}`);
+      for (let c = 0; c < 300; c++) await store.volume().write('origin', Buffer.alloc(512, i + c), c * 8192);
+      await store.volume().write(`s${i}`, Buffer.alloc(6000, 9), i * 100_000);
     }
-    await store.delete('s1');
+    await store.volume().delete('s1');
     await store.idle();
     roots = { exceptions: store.internals.exceptions.tree.root, versions: store.internals.versionTable.root };
     await store.close();
@@ -102,8 +102,11 @@ describe('snapfuse check', () => {
       ),
     );
     const again = await Store.open(await FileDevice.open(origin), await FileDevice.open(cow));
-    await expect(again.read('s0', Buffer.alloc(512), 0)).rejects.toMatchObject({ code: 'CORRUPTION', errno: 'EIO' });
-    expect((await again.read('origin', Buffer.alloc(512), 0), 'origin reads fine')).toBeTruthy();
+    await expect(again.volume().read('s0', Buffer.alloc(512), 0)).rejects.toMatchObject({
+      code: 'CORRUPTION',
+      errno: 'EIO',
+    });
+    expect((await again.volume().read('origin', Buffer.alloc(512), 0), 'origin reads fine')).toBeTruthy();
     await again.close();
     flip(cow, block * BLOCK_SIZE + 100);
     expect(run('check', origin, cow, '--data').status).toBe(0);

@@ -31,7 +31,8 @@ describe('the command line', () => {
   test('a missing argument is a usage error, and nothing runs', () => {
     const r = run('format', join(dir, 'origin.img'));
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/Not enough non-option arguments/);
+    expect(r.stderr).toMatch(/give <origin> <cow>/);
+    expect(run('mount', join(dir, 'cow.img')).stderr).toMatch(/give <origin> <cow> <mountpoint>/);
     expect(run().status).toBe(2);
   });
 

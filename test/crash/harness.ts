@@ -74,39 +74,39 @@ async function workload(seed: number, rounds: number) {
           for (let c = Math.floor(pos / CHUNK); c <= Math.floor((pos + data.length - 1) / CHUNK); c++) {
             round.originChunks.add(c);
           }
-          await store.write('origin', data, pos);
+          await store.volume().write('origin', data, pos);
           data.copy(model.get('origin')!, pos);
         } else if (x < 0.55 && live.length) {
           const id = rnd.pick(live);
           const pos = rnd.int(ORIGIN - 1);
           const data = rnd.bytes(1 + rnd.int(Math.min(ORIGIN - pos, 2 * CHUNK)));
           round.written.add(id);
-          await store.write(id, data, pos);
+          await store.volume().write(id, data, pos);
           data.copy(model.get(id)!, pos);
         } else if (x < 0.8) {
           const from = rnd.next() < 0.7 || !live.length ? 'origin' : rnd.pick(live);
           const id = `s${names++}`;
-          await store.create(id, from);
+          await store.volume().create(id, from);
           const content = Buffer.from(model.get(from)!);
           model.set(id, content);
           round.created.set(id, { returned: rec.ops.length, content: Buffer.from(content) });
         } else if (x < 0.93 && live.length) {
           const id = rnd.pick(live);
           round.deleteIssued.set(id, rec.ops.length);
-          await store.delete(id);
+          await store.volume().delete(id);
           round.deleteReturned.set(id, rec.ops.length);
           model.delete(id);
         } else if (live.length) {
           const id = rnd.pick(live);
           round.rollback = true;
-          await store.rollback(id);
+          await store.volume().rollback(id);
           model.set('origin', Buffer.from(model.get(id)!));
         }
       } catch (e) {
         if (!isStoreError(e, 'NO_SPACE') && !isStoreError(e, 'BUSY')) throw e;
       }
     }
-    await store.sync();
+    await store.volume().sync();
     round.end = rec.ops.length;
     log.push(round);
   }
@@ -128,10 +128,15 @@ async function checkCut(images: Buffer[], cut: number, round: Round): Promise<st
     await store.idle();
     const audit = await checkStore(store.internals);
     if (audit.length) say(`space audit: ${audit.slice(0, 3).join('; ')}`);
-    const live = new Set(store.snapshots().map((s) => s.id));
+    const live = new Set(
+      store
+        .volume()
+        .snapshots()
+        .map((s) => s.id),
+    );
     const read = async (id: string) => {
       const buf = Buffer.alloc(ORIGIN);
-      await store.read(id, buf, 0);
+      await store.volume().read(id, buf, 0);
       return buf;
     };
     for (const [id, content] of round.before) {

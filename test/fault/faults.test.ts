@@ -40,13 +40,13 @@ async function setup() {
   const origin = new FaultyDevice(originBytes);
   const cow = new FaultyDevice(cowBytes);
   const store = await Store.open(origin, cow, { commitInterval: 0, cacheSize: 16 * 4096 });
-  await store.create('a');
-  await store.write('a', rnd.bytes(9000), 5000);
-  await store.write('origin', rnd.bytes(CHUNK), 0);
-  await store.sync();
+  await store.volume().create('a');
+  await store.volume().write('a', rnd.bytes(9000), 5000);
+  await store.volume().write('origin', rnd.bytes(CHUNK), 0);
+  await store.volume().sync();
   const read = async (s: Store, id: string) => {
     const b = Buffer.alloc(ORIGIN);
-    await s.read(id, b, 0);
+    await s.volume().read(id, b, 0);
     return b;
   };
   const before = { origin: await read(store, 'origin'), a: await read(store, 'a') };
@@ -71,10 +71,12 @@ describe('failing devices', () => {
     const { origin, cow, store, before, read, reopen } = await setup();
     fail(cow);
     // chunk 5 was never written since the snapshot: this write needs a copy-out
-    await store.write('origin', Buffer.alloc(CHUNK, 0xee), 5 * CHUNK);
-    await expect(store.sync()).rejects.toMatchObject({ errno: 'EIO' });
+    await store.volume().write('origin', Buffer.alloc(CHUNK, 0xee), 5 * CHUNK);
+    await expect(store.volume().sync()).rejects.toMatchObject({ errno: 'EIO' });
     // and the next write is refused: what it would hold could not reach the origin
-    await expect(store.write('origin', Buffer.alloc(CHUNK, 0xef), 6 * CHUNK)).rejects.toMatchObject({ errno: 'EIO' });
+    await expect(store.volume().write('origin', Buffer.alloc(CHUNK, 0xef), 6 * CHUNK)).rejects.toMatchObject({
+      errno: 'EIO',
+    });
     const file = Buffer.alloc(ORIGIN);
     await origin.read(file, 0);
     expect(file.equals(before.origin)).toBe(true);
@@ -87,12 +89,12 @@ describe('failing devices', () => {
   test('an origin write that fails is EIO and leaves the store serving', async () => {
     const { origin, store, before, read } = await setup();
     origin.failWrites = true;
-    await expect(store.write('origin', Buffer.alloc(100, 1), 0)).rejects.toMatchObject({ errno: 'EIO' });
+    await expect(store.volume().write('origin', Buffer.alloc(100, 1), 0)).rejects.toMatchObject({ errno: 'EIO' });
     origin.failWrites = false;
     expect((await read(store, 'a')).equals(before.a)).toBe(true);
-    await store.write('origin', Buffer.alloc(100, 2), 0);
-    await store.create('b');
-    await store.sync();
+    await store.volume().write('origin', Buffer.alloc(100, 2), 0);
+    await store.volume().create('b');
+    await store.volume().sync();
     await store.close();
   });
 
@@ -109,9 +111,9 @@ describe('failing devices', () => {
   test('a failed commit leaves the store failed until reopened, with one clear message', async () => {
     const { cow, store } = await setup();
     cow.failFlushes = true;
-    await expect(store.create('b')).rejects.toMatchObject({ errno: 'EIO' });
+    await expect(store.volume().create('b')).rejects.toMatchObject({ errno: 'EIO' });
     cow.failFlushes = false;
-    await expect(store.create('c')).rejects.toMatchObject({
+    await expect(store.volume().create('c')).rejects.toMatchObject({
       code: 'FAILED',
       message: expect.stringMatching(/reopen the store/),
     });

@@ -11,7 +11,7 @@ const ORIGIN = 32 * CHUNK;
 
 async function readAll(store: Store, image: string): Promise<Buffer> {
   const buf = Buffer.alloc(ORIGIN);
-  await store.read(image, buf, 0);
+  await store.volume().read(image, buf, 0);
   return buf;
 }
 
@@ -24,11 +24,11 @@ async function populated(seed: number) {
   const cow = new CaptureDevice(cowImage, [origin]);
   const store = await Store.open(origin, cow, { commitInterval: 0, cacheSize: 16 * 4096 });
   for (const name of ['a', 'b', 'c', 'd']) {
-    for (let i = 0; i < 8; i++) await store.write('origin', rnd.bytes(3000), rnd.int(ORIGIN - 3000));
-    await store.create(name, rnd.next() < 0.5 || name === 'a' ? 'origin' : 'a');
-    await store.write(name, rnd.bytes(5000), rnd.int(ORIGIN - 5000));
+    for (let i = 0; i < 8; i++) await store.volume().write('origin', rnd.bytes(3000), rnd.int(ORIGIN - 3000));
+    await store.volume().create(name, rnd.next() < 0.5 || name === 'a' ? 'origin' : 'a');
+    await store.volume().write(name, rnd.bytes(5000), rnd.int(ORIGIN - 5000));
   }
-  await store.sync();
+  await store.volume().sync();
   const expected = new Map<string, Buffer>();
   for (const image of ['origin', 'a', 'b', 'c', 'd']) expected.set(image, await readAll(store, image));
   return { origin, cow, store, expected };
@@ -43,7 +43,10 @@ async function reopenAndCheck(state: Buffer[], expected: Map<string, Buffer>, at
     await store.idle();
     const problems = await checkStore(store.internals);
     if (problems.length) throw new Error(`crash at write ${at}: ${problems.slice(0, 3).join('; ')}`);
-    const listed = store.snapshots().map((s) => s.id);
+    const listed = store
+      .volume()
+      .snapshots()
+      .map((s) => s.id);
     expect(listed.sort()).toEqual([...expected.keys()].filter((k) => k !== 'origin').sort());
     for (const [image, want] of expected) {
       if (!(await readAll(store, image)).equals(want)) throw new Error(`crash at write ${at}: ${image} changed`);
@@ -66,8 +69,8 @@ async function crashAtEveryWriteOfBackgroundWork(cow: CaptureDevice, store: Stor
 describe('background work survives a crash at every write', () => {
   test('reclaim of deleted snapshots', async () => {
     const { cow, store, expected } = await populated(7);
-    await store.delete('b');
-    await store.delete('a');
+    await store.volume().delete('b');
+    await store.volume().delete('a');
     expected.delete('a');
     expected.delete('b');
     await crashAtEveryWriteOfBackgroundWork(cow, store, expected);
@@ -75,7 +78,7 @@ describe('background work survives a crash at every write', () => {
 
   test('rollback', async () => {
     const { cow, store, expected } = await populated(11);
-    await store.rollback('c');
+    await store.volume().rollback('c');
     expected.set('origin', expected.get('c')!);
     await crashAtEveryWriteOfBackgroundWork(cow, store, expected);
   });

@@ -53,7 +53,7 @@ function both(store: Store): Promise<[Figures, Figures]> {
 
 function kept(store: Store): Figures {
   const snapshots: Figures['snapshots'] = {};
-  for (const s of store.snapshots()) snapshots[s.id] = store.space(s.id);
+  for (const s of store.volume().snapshots()) snapshots[s.id] = store.volume().space(s.id);
   return { snapshots, totals: store.status().space };
 }
 
@@ -68,19 +68,25 @@ describe('space accounting', () => {
       const c = rnd.int(CHUNKS);
       const len = rnd.pick([CHUNK, 512, 2 * CHUNK]);
       const pos = Math.min(ORIGIN - len, c * CHUNK + (len === 512 ? 1024 : 0));
-      await store.write(image, rnd.bytes(len), pos);
+      await store.volume().write(image, rnd.bytes(len), pos);
     };
     try {
       for (let step = 0; step < 120; step++) {
-        const ids = store.snapshots().map((s) => s.id);
+        const ids = store
+          .volume()
+          .snapshots()
+          .map((s) => s.id);
         const op = rnd.int(100);
         if (op < 12 && ids.length < 10)
-          await store.create(undefined, rnd.int(3) === 0 && ids.length ? rnd.pick(ids) : 'origin');
-        else if (op < 18 && ids.length) await store.delete(rnd.pick(ids));
+          await store.volume().create(undefined, rnd.int(3) === 0 && ids.length ? rnd.pick(ids) : 'origin');
+        else if (op < 18 && ids.length) await store.volume().delete(rnd.pick(ids));
         else if (op < 23)
           await store.idle(); // reclaim merges and frees, counted again
         else if (op < 26 && ids.length)
-          await store.rollback(rnd.pick(ids)).catch((e) => expect(e.code).toBe('BUSY')); // one at a time
+          await store
+            .volume()
+            .rollback(rnd.pick(ids))
+            .catch((e) => expect(e.code).toBe('BUSY')); // one at a time
         else if (op < 70) await write('origin');
         else if (ids.length) await write(rnd.pick(ids));
         // without a delete since the last count, the figures are exact at every step
@@ -106,21 +112,21 @@ describe('space accounting', () => {
     const store = await Store.open(origin, cow, { writeBack: 0, commitInterval: 0 });
     try {
       await store.idle();
-      await store.create('a');
-      await store.write('origin', Buffer.alloc(3 * CHUNK, 1), 0); // three copy-outs, for a
-      expect(store.space('a')).toEqual({ exclusive: 3 * CHUNK, shared: 0 });
-      await store.create('b');
-      expect(store.space('b')).toEqual({ exclusive: 0, shared: 0 }); // b reads the origin file
-      await store.create('c', 'a');
-      expect(store.space('a')).toEqual({ exclusive: 0, shared: 3 * CHUNK });
-      expect(store.space('c')).toEqual({ exclusive: 0, shared: 3 * CHUNK });
-      await store.write('c', Buffer.alloc(CHUNK, 2), 0); // c's own copy of chunk 0
-      expect(store.space('c')).toEqual({ exclusive: CHUNK, shared: 2 * CHUNK });
-      expect(store.space('a')).toEqual({ exclusive: CHUNK, shared: 2 * CHUNK });
-      await store.delete('c');
+      await store.volume().create('a');
+      await store.volume().write('origin', Buffer.alloc(3 * CHUNK, 1), 0); // three copy-outs, for a
+      expect(store.volume().space('a')).toEqual({ exclusive: 3 * CHUNK, shared: 0 });
+      await store.volume().create('b');
+      expect(store.volume().space('b')).toEqual({ exclusive: 0, shared: 0 }); // b reads the origin file
+      await store.volume().create('c', 'a');
+      expect(store.volume().space('a')).toEqual({ exclusive: 0, shared: 3 * CHUNK });
+      expect(store.volume().space('c')).toEqual({ exclusive: 0, shared: 3 * CHUNK });
+      await store.volume().write('c', Buffer.alloc(CHUNK, 2), 0); // c's own copy of chunk 0
+      expect(store.volume().space('c')).toEqual({ exclusive: CHUNK, shared: 2 * CHUNK });
+      expect(store.volume().space('a')).toEqual({ exclusive: CHUNK, shared: 2 * CHUNK });
+      await store.volume().delete('c');
       expect(store.status().accounting).not.toBeNull(); // being counted again
       await store.idle();
-      expect(store.space('a')).toEqual({ exclusive: 3 * CHUNK, shared: 0 });
+      expect(store.volume().space('a')).toEqual({ exclusive: 3 * CHUNK, shared: 0 });
       expect(store.status().space).toEqual({ data: 3 * CHUNK, exclusive: 3 * CHUNK, shared: 0, unread: 0 });
     } finally {
       await store.close();

@@ -11,29 +11,29 @@ async function store(): Promise<Store> {
 describe('copy-out and group commit', () => {
   test('concurrent first writes after a snapshot share a commit instead of one each', async () => {
     const s = await store();
-    await s.create('a');
+    await s.volume().create('a');
     const before = s.status();
-    await Promise.all(Array.from({ length: 32 }, (_, c) => s.write('origin', Buffer.alloc(100, 2), c * 4096)));
-    await s.sync();
+    await Promise.all(Array.from({ length: 32 }, (_, c) => s.volume().write('origin', Buffer.alloc(100, 2), c * 4096)));
+    await s.volume().sync();
     const after = s.status();
     expect(after.copyOuts - before.copyOuts).toBe(32);
     expect(after.commits - before.commits).toBeLessThanOrEqual(2);
     const old = Buffer.alloc(4096);
-    await s.read('a', old, 5 * 4096);
+    await s.volume().read('a', old, 5 * 4096);
     expect(old.equals(Buffer.alloc(4096, 1))).toBe(true);
     await s.close();
   });
 
   test('one copy serves every snapshot: the copy-out count does not grow with snapshots', async () => {
     const s = await store();
-    for (let i = 0; i < 200; i++) await s.create();
+    for (let i = 0; i < 200; i++) await s.volume().create();
     const before = s.status().copyOuts;
-    for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 3), c * 4096);
-    await s.sync();
+    for (let c = 0; c < 64; c++) await s.volume().write('origin', Buffer.alloc(4096, 3), c * 4096);
+    await s.volume().sync();
     expect(s.status().copyOuts - before).toBe(64);
     // and a second write to the same chunks copies nothing
-    for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 4), c * 4096);
-    await s.sync();
+    for (let c = 0; c < 64; c++) await s.volume().write('origin', Buffer.alloc(4096, 4), c * 4096);
+    await s.volume().sync();
     expect(s.status().copyOuts - before).toBe(64);
     await s.close();
   });
@@ -44,10 +44,10 @@ describe('copy-out and group commit', () => {
     const cow = new MemoryDevice(4 << 20);
     await Store.format(origin, cow, { chunkSize: 4096 });
     const s = await Store.open(origin, cow, { commitInterval: 0 });
-    await s.create('a');
+    await s.volume().create('a');
     const before = s.status();
-    await s.write('origin', Buffer.alloc(100, 2), 7 * 4096 + 50);
-    await s.write('origin', Buffer.alloc(100, 3), 7 * 4096 + 100); // a second write to the held chunk
+    await s.volume().write('origin', Buffer.alloc(100, 2), 7 * 4096 + 50);
+    await s.volume().write('origin', Buffer.alloc(100, 3), 7 * 4096 + 100); // a second write to the held chunk
     expect(s.status().commits).toBe(before.commits);
     const file = () => originBytes.subarray(7 * 4096, 8 * 4096); // the device's own bytes
     expect(file().equals(Buffer.alloc(4096, 1))).toBe(true);
@@ -55,12 +55,12 @@ describe('copy-out and group commit', () => {
     expected.fill(2, 50, 100);
     expected.fill(3, 100, 200);
     const seen = Buffer.alloc(4096);
-    await s.read('origin', seen, 7 * 4096);
+    await s.volume().read('origin', seen, 7 * 4096);
     expect(seen.equals(expected)).toBe(true);
-    await s.sync();
+    await s.volume().sync();
     expect(s.status().copyOuts - before.copyOuts).toBe(1);
     expect(file().equals(expected)).toBe(true);
-    await s.read('a', seen, 7 * 4096);
+    await s.volume().read('a', seen, 7 * 4096);
     expect(seen.equals(Buffer.alloc(4096, 1))).toBe(true);
     await s.close();
   });
@@ -68,8 +68,8 @@ describe('copy-out and group commit', () => {
   test('with no snapshot, origin writes touch no metadata', async () => {
     const s = await store();
     const before = s.status();
-    for (let c = 0; c < 64; c++) await s.write('origin', Buffer.alloc(4096, 3), c * 4096);
-    await s.sync();
+    for (let c = 0; c < 64; c++) await s.volume().write('origin', Buffer.alloc(4096, 3), c * 4096);
+    await s.volume().sync();
     const after = s.status();
     expect(after.copyOuts).toBe(before.copyOuts);
     expect(after.commits).toBe(before.commits);

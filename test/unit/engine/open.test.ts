@@ -49,14 +49,14 @@ describe('opening a store', () => {
     const { origin, cow } = await formatted();
     cow.fill(0x77, 0, BLOCK_SIZE);
     const store = await Store.open(origin, new MemoryDevice(cow));
-    expect(store.snapshots()).toEqual([]);
+    expect(store.volume().snapshots()).toEqual([]);
     await store.close();
   });
 
   test('a damaged version table is refused, naming the block', async () => {
     const { origin, cow } = await formatted();
     const store = await Store.open(origin, new MemoryDevice(cow));
-    await store.create('a');
+    await store.volume().create('a');
     const root = store.internals.versionTable.root;
     await store.close();
     cow[root * BLOCK_SIZE + 300] ^= 1;

@@ -30,7 +30,7 @@ async function side(fill?: Random): Promise<Side> {
 
 async function image(store: Store, id: string): Promise<Buffer> {
   const buf = Buffer.alloc(SIZE);
-  await store.read(id, buf, 0);
+  await store.volume().read(id, buf, 0);
   return buf;
 }
 
@@ -56,14 +56,20 @@ async function scribble(store: Store, rnd: Random, id = ORIGIN_IMAGE, n = 12): P
   for (let i = 0; i < n; i++) {
     const pos = rnd.int(SIZE - 1);
     const len = 1 + rnd.int(Math.min(3 * CHUNK, SIZE - pos));
-    await store.write(id, rnd.int(4) === 0 ? Buffer.alloc(len) : rnd.bytes(len), pos);
+    await store.volume().write(id, rnd.int(4) === 0 ? Buffer.alloc(len) : rnd.bytes(len), pos);
   }
 }
 
 /** What a store shows: every image's content, and its space once background work is done. */
 async function state(store: Store): Promise<string> {
   await store.idle();
-  const images = [ORIGIN_IMAGE, ...store.snapshots().map((s) => s.id)];
+  const images = [
+    ORIGIN_IMAGE,
+    ...store
+      .volume()
+      .snapshots()
+      .map((s) => s.id),
+  ];
   const parts = await Promise.all(images.map(async (id) => `${id}:${digest(await image(store, id))}`));
   return `${parts.join(' ')} used ${store.status().usedBytes}`;
 }
@@ -82,17 +88,17 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
   test('diff names every chunk whose content differs, and only chunks that have entries', () =>
     withSeed(async () => {
       const { store } = await side(rnd);
-      await store.create('a');
+      await store.volume().create('a');
       await scribble(store, rnd);
-      await store.create('b', 'a');
+      await store.volume().create('b', 'a');
       await scribble(store, rnd, 'b', 4);
-      await store.create('c');
+      await store.volume().create('c');
       await scribble(store, rnd);
       const ids = [ORIGIN_IMAGE, 'a', 'b', 'c'];
       for (const x of ids) {
         for (const y of ids) {
           const ranges: ByteRange[] = [];
-          for await (const r of store.diff(x, y)) ranges.push(r);
+          for await (const r of store.volume().diff(x, y)) ranges.push(r);
           const [bx, by] = [await image(store, x), await image(store, y)];
           const covered = (c: number) => ranges.some((r) => r.offset <= c * CHUNK && c * CHUNK < r.offset + r.length);
           for (let c = 0; c < CHUNKS; c++) {
@@ -115,13 +121,13 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
     withSeed(async () => {
       const src = await side(rnd);
       const dst = await side(rnd); // another origin content: the receiver's own data
-      await src.store.create('s1');
+      await src.store.volume().create('s1');
       const r1 = await receiveSnapshot(dst.store, pieces(await send(src.store, 's1')));
       expect(r1).toMatchObject({ name: 's1', base: null });
       let prev = 's1';
       for (const next of ['s2', 's3']) {
         await scribble(src.store, rnd);
-        await src.store.create(next);
+        await src.store.volume().create(next);
         const stream = await send(src.store, next, prev);
         const r = await receiveSnapshot(dst.store, pieces(stream, new Random(seed)));
         expect(r).toMatchObject({ name: next, base: prev });
@@ -129,12 +135,12 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
       }
       for (const id of ['s1', 's2', 's3']) {
         expect(digest(await image(dst.store, id))).toBe(digest(await image(src.store, id)));
-        expect(dst.store.snapshot(id)!.uuid).toBe(src.store.snapshot(id)!.uuid);
-        expect(dst.store.snapshot(id)!.created).toEqual(src.store.snapshot(id)!.created);
+        expect(dst.store.volume().snapshot(id)!.uuid).toBe(src.store.volume().snapshot(id)!.uuid);
+        expect(dst.store.volume().snapshot(id)!.created).toEqual(src.store.volume().snapshot(id)!.created);
       }
       // the delta carries only what changed: far less than the image
-      await src.store.write(ORIGIN_IMAGE, Buffer.alloc(10, 1), 5 * CHUNK);
-      await src.store.create('s4');
+      await src.store.volume().write(ORIGIN_IMAGE, Buffer.alloc(10, 1), 5 * CHUNK);
+      await src.store.volume().create('s4');
       expect((await send(src.store, 's4', 's3')).length).toBeLessThan(2 * CHUNK + 1024);
       for (const s of [src, dst]) {
         await s.store.idle();
@@ -147,10 +153,10 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
     withSeed(async () => {
       const src = await side(rnd);
       const dst = await side(rnd);
-      await src.store.create('s1');
+      await src.store.volume().create('s1');
       await receiveSnapshot(dst.store, pieces(await send(src.store, 's1')));
       await scribble(src.store, rnd);
-      await src.store.create('s2');
+      await src.store.volume().create('s2');
       const stream = await send(src.store, 's2', 's1');
       const before = await state(dst.store);
       for (let i = 0; i < 6; i++) {
@@ -177,8 +183,8 @@ describe('receive refuses, before anything changes,', () => {
     const rnd = new Random(11);
     const src = await side(rnd);
     const dst = await side(rnd);
-    await src.store.create('s1');
-    await src.store.create('s2');
+    await src.store.volume().create('s1');
+    await src.store.volume().create('s2');
     const before = await state(dst.store);
     await expect(receiveSnapshot(dst.store, pieces(await send(src.store, 's2', 's1')))).rejects.toMatchObject({
       code: 'NOT_FOUND',
@@ -191,7 +197,7 @@ describe('receive refuses, before anything changes,', () => {
       code: 'EXISTS',
       message: 'this store already holds snapshot s1, as s1',
     });
-    await dst.store.create('taken');
+    await dst.store.volume().create('taken');
     await expect(
       receiveSnapshot(dst.store, pieces(await send(src.store, 's2')), { name: 'taken' }),
     ).rejects.toMatchObject({ code: 'EXISTS' });
@@ -220,10 +226,10 @@ describe('receive --become-origin', () => {
     const rnd = new Random(21);
     const src = await side(rnd);
     const dst = await side(rnd);
-    await dst.store.create('mine');
+    await dst.store.volume().create('mine');
     const mine = await image(dst.store, 'mine');
     await scribble(src.store, rnd);
-    await src.store.create('s1');
+    await src.store.volume().create('s1');
     await receiveSnapshot(dst.store, pieces(await send(src.store, 's1')), { becomeOrigin: true });
     await dst.store.idle();
     expect(digest(await image(dst.store, ORIGIN_IMAGE))).toBe(digest(await image(src.store, 's1')));
@@ -238,10 +244,10 @@ describe('a crash while the origin becomes the received snapshot', () => {
     const rnd = new Random(41);
     const src = await side(rnd);
     const dst = await side(rnd);
-    await src.store.create('s1');
+    await src.store.volume().create('s1');
     await receiveSnapshot(dst.store, pieces(await send(src.store, 's1')), { becomeOrigin: true });
     // the rollback's copying has begun, not ended: the process dies now
-    expect(dst.store.status().rollback).not.toBeNull();
+    expect(dst.store.volume().status().rollback).not.toBeNull();
     const [origin, cow] = [Buffer.from(dst.origin.image()), Buffer.from(dst.cow.image())];
     const again = await Store.open(new MemoryDevice(origin), new MemoryDevice(cow), { commitInterval: 0 });
     await again.idle();
@@ -258,13 +264,13 @@ describe('a receive cut by a crash', () => {
     const rnd = new Random(31);
     const dst = await side(rnd);
     const usedBefore = (await dst.store.idle(), dst.store.status().usedBytes);
-    const staged = await dst.store.stage(ORIGIN_IMAGE);
-    await dst.store.writeStaged(staged, rnd.bytes(3 * CHUNK), 0);
-    await dst.store.sync();
+    const staged = await dst.store.volume().stage(ORIGIN_IMAGE);
+    await dst.store.volume().writeStaged(staged, rnd.bytes(3 * CHUNK), 0);
+    await dst.store.volume().sync();
     // the process dies here: reopen what the devices hold
     const again = await Store.open(dst.origin, new MemoryDevice(Buffer.from(dst.cow.image())), { commitInterval: 0 });
     await again.idle();
-    expect(again.snapshots()).toEqual([]);
+    expect(again.volume().snapshots()).toEqual([]);
     expect(again.status().usedBytes).toBe(usedBefore);
     expect((await checkStoreReport(again.internals)).problems).toEqual([]);
     await again.close();

@@ -19,10 +19,11 @@ async function sampleStore(): Promise<{ origin: Buffer; cow: Buffer; blocks: num
   await Store.format(new MemoryDevice(origin), new MemoryDevice(cow), { chunkSize: 4096 });
   const store = await Store.open(new MemoryDevice(origin), new MemoryDevice(cow), { commitInterval: 0 });
   for (let i = 0; i < 6; i++) {
-    await store.create(`s${i}`, i % 3 === 2 ? `s${i - 1}` : 'origin');
-    for (let j = 0; j < 10; j++) await store.write(j % 2 ? 'origin' : `s${i}`, rnd.bytes(3000), rnd.int(ORIGIN - 3000));
+    await store.volume().create(`s${i}`, i % 3 === 2 ? `s${i - 1}` : 'origin');
+    for (let j = 0; j < 10; j++)
+      await store.volume().write(j % 2 ? 'origin' : `s${i}`, rnd.bytes(3000), rnd.int(ORIGIN - 3000));
   }
-  await store.delete('s0');
+  await store.volume().delete('s0');
   await store.idle();
   await store.close();
   // the metadata blocks: every block with a known type in its header
@@ -37,7 +38,14 @@ async function sampleStore(): Promise<{ origin: Buffer; cow: Buffer; blocks: num
 async function openReadCheck(origin: Buffer, cow: Buffer): Promise<void> {
   const store = await Store.open(new MemoryDevice(Buffer.from(origin)), new MemoryDevice(cow), { readOnly: true });
   try {
-    for (const s of ['origin', ...store.snapshots().map((x) => x.id)]) await store.read(s, Buffer.alloc(ORIGIN), 0);
+    for (const s of [
+      'origin',
+      ...store
+        .volume()
+        .snapshots()
+        .map((x) => x.id),
+    ])
+      await store.volume().read(s, Buffer.alloc(ORIGIN), 0);
     await checkStore(store.internals);
   } finally {
     await store.close();

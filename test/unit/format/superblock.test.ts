@@ -29,8 +29,8 @@ function sb(seq: number, over: Partial<Superblock> = {}): Superblock {
 describe('superblock choice', () => {
   test('schedules survive a round trip; a block from before them reads as none', () => {
     const schedules = [
-      { name: 'hourly', every: 3600, keep: 24 },
-      { name: 'frequent', every: 300, keep: 288 },
+      { name: 'hourly', every: 3600, keep: 24, origin: 0 },
+      { name: 'frequent', every: 300, keep: 288, origin: 3 },
     ];
     expect(chooseSuperblock([packSuperblock(sb(8, { schedules })), packSuperblock(sb(7))], 'cow').schedules).toEqual(
       schedules,

@@ -15,7 +15,7 @@ async function mounted(): Promise<{ store: Store; handlers: Handlers }> {
   const cow = new MemoryDevice(4 << 20);
   await Store.format(origin, cow, { chunkSize: CHUNK });
   const store = await Store.open(origin, cow, { commitInterval: 0 });
-  return { store, handlers: new Handlers(store) };
+  return { store, handlers: new Handlers(store.volume()) };
 }
 
 describe('the control file status', () => {

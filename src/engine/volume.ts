@@ -1,0 +1,461 @@
+// One origin of a store and its snapshots: the images a mount shows under one origin
+// (its origin.img, snapshots/ and control), with everything done to them. A store of
+// one origin has one volume; a store of several has one per named origin, all sharing
+// the store's space, metadata and commits.
+import { StoreError } from '../errors';
+import { ScheduleRecord } from '../format/superblock';
+import { BLOCK_SIZE } from '../format/layout';
+import { NAME_MAX, VersionKind } from '../format/records';
+import { Version } from '../snap/version-tree';
+import { Core } from './core';
+import { DataPath } from './data-path';
+import { ByteRange, chunkRanges, differingChunks } from './delta';
+import { SnapshotSpace, SpaceTotals } from './accounting';
+import { withSchedule } from './schedule';
+
+export const ORIGIN_IMAGE = 'origin';
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export interface SnapshotInfo {
+  id: string;
+  parent: string; // the image it was taken of: "origin" or a snapshot id (which may since be gone)
+  created: Date;
+  uuid: string;
+  schedule: string; // the schedule that took it, "" if a person did
+}
+
+export interface VolumeStatus {
+  originSize: number;
+  chunkSize: number;
+  totalBytes: number;
+  freeBytes: number;
+  usedBytes: number;
+  snapshots: readonly SnapshotInfo[];
+  reclaim: number | null; // fraction done of the running reclaim pass (the store's)
+  rollback: number | null; // fraction done of this origin's running rollback
+  rollbackId: string | null; // the snapshot the running rollback copies
+  space: SpaceTotals; // of this origin's snapshots
+  accounting: number | null; // fraction done while the space figures are counted again, else null
+}
+
+/** A snapshot being received: see `Volume.stage`. */
+export interface Staged {
+  readonly leaf: Version;
+  readonly from: string;
+}
+
+/** The source recorded for a staged leaf; no image has this name. */
+export const STAGED_SOURCE = ':staged';
+
+/** What a volume needs of its store, which owns the shared parts. */
+export interface VolumeHost {
+  readonly core: Core;
+  readonly data: DataPath;
+  assertOpen(): void;
+  assertWritable(): void;
+  kickReclaim(): void;
+  reclaimProgress(): number | null;
+  /** Resolves once no rollback of `origin` (of any, if not given) runs; at once if none does. */
+  rollbackDone(origin?: number): Promise<void>;
+  /** The running rollback of `origin`: its snapshot and fraction done; null if none. */
+  rollbackOf(origin: number): { id: string; done: number } | null;
+  /** Start a rollback of `origin` to `target`; see Store. Hold the gate. */
+  startRollback(origin: number, target: Version, id: string, alongside?: () => void): Promise<void>;
+}
+
+export class Volume {
+  // the list of snapshots by name, kept in step with the version tree's changes
+  private listed: { key: number; byName: Map<string, SnapshotInfo>; list: readonly SnapshotInfo[] } | null = null;
+  private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
+  private bySchedule: { key: number; lists: Map<string, SnapshotInfo[]> } | null = null;
+
+  constructor(
+    private readonly host: VolumeHost,
+    /** The origin's id in the store's tables. */
+    readonly origin: number,
+  ) {}
+
+  private get core(): Core {
+    return this.host.core;
+  }
+
+  /** The origin's name; "" in a store of one origin. */
+  get name(): string {
+    return this.core.origin(this.origin).name;
+  }
+
+  get originSize(): number {
+    return this.core.origin(this.origin).size;
+  }
+
+  get chunkSize(): number {
+    return this.core.chunkSize;
+  }
+
+  // ---- snapshots -------------------------------------------------------------------
+
+  /** Throws NOT_FOUND unless snapshot `id` exists. */
+  snapshotExists(id: string): void {
+    this.leafOf(id);
+  }
+
+  /** One snapshot's facts, or null: O(1), for the mount's per-request lookups. */
+  snapshot(id: string): SnapshotInfo | null {
+    const v = id === ORIGIN_IMAGE ? undefined : this.core.versions.snapshot(this.origin, id);
+    return v ? this.info(v) : null;
+  }
+
+  /** Live snapshots, oldest first. The list is shared until the next change: do not modify it. */
+  snapshots(): readonly SnapshotInfo[] {
+    const { versions } = this.core;
+    const key = versions.namesChanged;
+    if (this.listed?.key === key) return this.listed.list;
+    const changes = this.listed && versions.nameChangesSince(this.listed.key);
+    let byName: Map<string, SnapshotInfo>;
+    if (this.listed && changes) {
+      // the same steps on a map of the same order: a name set anew keeps its place, one
+      // that came back after it went is last
+      byName = this.listed.byName;
+      for (const c of changes) {
+        if (c.origin !== this.origin) continue;
+        const v = c.gone ? undefined : versions.snapshot(this.origin, c.name);
+        if (v) byName.set(c.name, this.info(v));
+        else byName.delete(c.name);
+      }
+    } else byName = new Map(versions.snapshots(this.origin).map((v) => [v.name, this.info(v)]));
+    this.listed = { key, byName, list: [...byName.values()] };
+    return this.listed.list;
+  }
+
+  /**
+   * The COW bytes snapshot `id` alone holds and those it shares. Exact unless
+   * `status().accounting` is not null: then they are from before the last delete.
+   */
+  space(id: string): SnapshotSpace {
+    return this.core.accounting.of(this.leafOf(id));
+  }
+
+  /** The generation of the space figures, for caches of what is made from them. */
+  get spaceChanged(): number {
+    return this.core.accounting.generation;
+  }
+
+  /** The generation of the snapshot list, for caches of what is made from it. */
+  get snapshotsChanged(): number {
+    return this.core.versions.namesChanged;
+  }
+
+  /**
+   * Take a snapshot of the origin or of snapshot `from`; `id` defaults to the next
+   * unused number. Returns once the snapshot is durable.
+   */
+  async create(id?: string, from: string = ORIGIN_IMAGE, schedule = ''): Promise<string> {
+    this.host.assertWritable();
+    if (id !== undefined) checkId(id);
+    if (from === ORIGIN_IMAGE) await this.host.rollbackDone(this.origin);
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const { versions } = this.core;
+      this.assertPresent();
+      const name = id ?? this.nextFreeId();
+      if (versions.snapshot(this.origin, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
+      const source = this.leafOf(from);
+      this.core.requireSpace(16);
+      // a snapshot of the origin holds what the origin holds now: make that durable
+      // first, or a crash could take back a write the snapshot already shows
+      if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
+      await this.core.meta.run(async () => {
+        const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
+        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(this.origin, cont.id);
+      });
+      await this.core.commit();
+      return name;
+    } finally {
+      release();
+    }
+  }
+
+  /** The snapshot vanishes now; its space returns in the background. */
+  async delete(id: string): Promise<void> {
+    this.host.assertWritable();
+    checkId(id);
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const v = this.leafOf(id);
+      await this.core.meta.run(async () => this.core.versions.markDeleted(v));
+      await this.core.commit();
+    } finally {
+      release();
+    }
+    this.host.kickReclaim();
+  }
+
+  /**
+   * The origin's content becomes snapshot `id`'s; every snapshot stays as it was. The
+   * rollback is durable once this returns; the copying goes on in the background, and
+   * this origin's reads and writes wait for it. A rollback still running (of any origin)
+   * is waited for first.
+   */
+  async rollback(id: string): Promise<void> {
+    this.host.assertWritable();
+    checkId(id);
+    await this.host.rollbackDone(); // one runs at a time: the next starts when it ends
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      await this.host.startRollback(this.origin, this.leafOf(id), id);
+    } finally {
+      release();
+    }
+  }
+
+  // ---- schedules -------------------------------------------------------------------
+
+  /** This origin's schedules. */
+  schedules(): readonly ScheduleRecord[] {
+    return this.core.bg.schedules.filter((s) => s.origin === this.origin);
+  }
+
+  /** Set (or replace) a schedule of rolling snapshots; durable when this returns. */
+  async setSchedule(r: Omit<ScheduleRecord, 'origin'>): Promise<void> {
+    this.host.assertWritable();
+    await this.changeSchedules(() => withSchedule(this.core.bg.schedules, { ...r, origin: this.origin }));
+  }
+
+  /** Stop a schedule; the snapshots it took stay, as ordinary ones it no longer retires. */
+  async removeSchedule(name: string): Promise<void> {
+    this.host.assertWritable();
+    await this.changeSchedules(() => {
+      const all = this.core.bg.schedules;
+      const left = all.filter((s) => s.name !== name || s.origin !== this.origin);
+      if (left.length === all.length) throw new StoreError('NOT_FOUND', `no schedule ${name}`);
+      return left;
+    });
+  }
+
+  /**
+   * Snapshots that schedule `name` took, oldest first. Made again only when the list
+   * changes: the scheduler, and every status (its next times), ask for them.
+   */
+  taken(name: string): readonly SnapshotInfo[] {
+    const key = this.snapshotsChanged;
+    if (this.bySchedule?.key !== key) {
+      const lists = new Map<string, SnapshotInfo[]>();
+      for (const s of this.snapshots()) {
+        if (!s.schedule) continue;
+        const list = lists.get(s.schedule);
+        if (list) list.push(s);
+        else lists.set(s.schedule, [s]);
+      }
+      this.bySchedule = { key, lists };
+    }
+    return this.bySchedule.lists.get(name) ?? [];
+  }
+
+  private async changeSchedules(change: () => ScheduleRecord[]): Promise<void> {
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      this.assertPresent();
+      const schedules = change();
+      await this.core.meta.run(async () => this.core.setBackground({ schedules }));
+      await this.core.commit();
+    } finally {
+      release();
+    }
+  }
+
+  // ---- replication -----------------------------------------------------------------
+
+  /** The live snapshot with this identity (32 hex digits), if any. */
+  snapshotByUuid(uuid: string): SnapshotInfo | null {
+    const v = /^[0-9a-f]{32}$/.test(uuid)
+      ? this.core.versions.snapshotByUuid(this.origin, Buffer.from(uuid, 'hex'))
+      : undefined;
+    return v ? this.info(v) : null;
+  }
+
+  /**
+   * The byte ranges where images `from` and `to` ("origin" or snapshot ids) differ,
+   * ascending, found from the metadata without reading data.
+   */
+  async *diff(from: string, to: string): AsyncGenerator<ByteRange> {
+    this.host.assertOpen();
+    const [a, b] = [this.leafOf(from), this.leafOf(to)];
+    await this.host.data.writeBack.drain(); // held origin writes are not in the metadata yet
+    yield* chunkRanges(differingChunks(this.core, this.origin, a, b), this.chunkSize, this.originSize);
+  }
+
+  /**
+   * A hidden snapshot of `from`, for a snapshot that arrives in pieces (receive): written
+   * with `writeStaged`, then made visible in one commit by `publish`, or dropped by
+   * `discard`. One left by a crash is dropped at the next open.
+   */
+  async stage(from: string): Promise<Staged> {
+    this.host.assertWritable();
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      const source = this.leafOf(from);
+      this.core.requireSpace(16);
+      if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
+      const leaf = await this.core.meta.run(async () => {
+        const [cont, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());
+        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(this.origin, cont.id);
+        return staged;
+      });
+      await this.core.commit();
+      return { leaf, from };
+    } finally {
+      release();
+    }
+  }
+
+  async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
+    this.host.assertOpen();
+    this.checkRange(buf, pos);
+    await this.core.gate.withShared(() => this.host.data.readSnapshot(this.origin, s.leaf, buf, pos));
+  }
+
+  async writeStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
+    this.host.assertWritable();
+    this.checkRange(buf, pos);
+    await this.core.gate.withShared(() => this.host.data.writeSnapshot(this.origin, s.leaf, buf, pos));
+  }
+
+  /**
+   * The staged snapshot becomes snapshot `id`, with the identity and creation time it
+   * has where it was made; with `becomeOrigin`, a rollback of the origin to it starts in
+   * the same commit. Refused, changing nothing, if `id` or the identity is taken.
+   */
+  async publish(s: Staged, id: string, uuid: string, created: Date, becomeOrigin = false): Promise<void> {
+    this.host.assertWritable();
+    checkId(id);
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      if (this.core.versions.snapshot(this.origin, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
+      if (this.snapshotByUuid(uuid)) throw new StoreError('EXISTS', `this store already holds snapshot ${uuid}`);
+      const show = () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
+      if (becomeOrigin) await this.host.startRollback(this.origin, s.leaf, id, show);
+      else {
+        await this.core.meta.run(async () => show());
+        await this.core.commit();
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Drop a staged snapshot: its space returns in the background, as after a delete. */
+  async discard(s: Staged): Promise<void> {
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      await this.core.meta.run(async () => this.core.versions.markDeleted(s.leaf));
+      await this.core.commit();
+    } finally {
+      release();
+    }
+    this.host.kickReclaim();
+  }
+
+  // ---- data ------------------------------------------------------------------------
+
+  /** Read `buf.length` bytes at `pos` of an image: "origin" or a snapshot id. */
+  async read(image: string, buf: Buffer, pos: number): Promise<void> {
+    this.host.assertOpen();
+    this.checkRange(buf, pos);
+    if (image === ORIGIN_IMAGE) {
+      await this.host.rollbackDone(this.origin);
+      return this.host.data.readOrigin(this.origin, buf, pos);
+    }
+    return this.core.gate.withShared(() => this.host.data.readSnapshot(this.origin, this.leafOf(image), buf, pos));
+  }
+
+  async write(image: string, buf: Buffer, pos: number): Promise<void> {
+    this.host.assertWritable();
+    this.checkRange(buf, pos);
+    if (image === ORIGIN_IMAGE) await this.host.rollbackDone(this.origin);
+    await this.core.gate.withShared(() =>
+      image === ORIGIN_IMAGE
+        ? this.host.data.writeOrigin(this.origin, buf, pos)
+        : this.host.data.writeSnapshot(this.origin, this.leafOf(image), buf, pos),
+    );
+  }
+
+  /** Everything written so far to this origin and its snapshots becomes durable. */
+  async sync(): Promise<void> {
+    this.host.assertWritable();
+    await this.host.data.syncOrigin(this.origin);
+  }
+
+  status(): VolumeStatus {
+    const { core } = this;
+    const counts = core.sm.counts();
+    const rollback = this.host.rollbackOf(this.origin);
+    return {
+      originSize: this.originSize,
+      chunkSize: this.chunkSize,
+      totalBytes: counts.total * BLOCK_SIZE,
+      freeBytes: counts.free * BLOCK_SIZE,
+      usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
+      snapshots: this.snapshots(),
+      reclaim: this.host.reclaimProgress(),
+      rollback: rollback ? rollback.done : null,
+      rollbackId: rollback ? rollback.id : null,
+      space: core.accounting.totals(this.origin),
+      accounting: core.accounting.isCounting ? (core.accounting.progress ?? 0) : null,
+    };
+  }
+
+  // ---- helpers ---------------------------------------------------------------------
+
+  /** A removed origin's volume answers nothing. */
+  private assertPresent(): void {
+    if (this.core.origins.get(this.origin)?.removing !== false) {
+      throw new StoreError('NOT_FOUND', `no origin ${this.name || this.origin}`);
+    }
+  }
+
+  private leafOf(image: string): Version {
+    this.assertPresent();
+    const { versions } = this.core;
+    const v = image === ORIGIN_IMAGE ? versions.originLeaf(this.origin) : versions.snapshot(this.origin, image);
+    if (!v) throw new StoreError('NOT_FOUND', `no snapshot ${image}`);
+    return v;
+  }
+
+  private nextFreeId(): string {
+    let max = 0;
+    for (const v of this.core.versions.snapshots(this.origin))
+      if (/^[0-9]+$/.test(v.name)) max = Math.max(max, Number(v.name));
+    return String(max + 1);
+  }
+
+  /** A snapshot's facts; the same object while they stay the same (callers cache by it). */
+  private info(v: Version): SnapshotInfo {
+    const gone = v.source !== ORIGIN_IMAGE && !this.core.versions.snapshot(v.origin, v.source);
+    const parent = gone ? '-' : v.source;
+    const had = this.infoOf.get(v);
+    if (had?.parent === parent && had.id === v.name) return had;
+    const info = {
+      id: v.name,
+      parent,
+      created: new Date(v.created),
+      uuid: v.uuid.toString('hex'),
+      schedule: v.schedule,
+    };
+    this.infoOf.set(v, info);
+    return info;
+  }
+
+  private checkRange(buf: Buffer, pos: number): void {
+    if (!Number.isInteger(pos) || pos < 0 || pos + buf.length > this.originSize) {
+      throw StoreError.invalid(`range ${pos}+${buf.length} is outside the image (${this.originSize} bytes)`);
+    }
+  }
+}
+
+function checkId(id: string): void {
+  if (!ID_PATTERN.test(id) || id === ORIGIN_IMAGE) {
+    throw StoreError.invalid(
+      `bad snapshot id "${id.slice(0, NAME_MAX + 1)}": use 1-64 of A-Z a-z 0-9 . _ -, not "origin"`,
+    );
+  }
+}

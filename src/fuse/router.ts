@@ -1,0 +1,101 @@
+// The whole mount: a store of one origin shows its volume at the root, exactly as
+// handlers.ts lays it out; a store of named origins shows a directory per origin, each
+// holding that layout (origin.img, snapshots/, control, diff/):
+//
+//   /<name>/origin.img, /<name>/snapshots/<id>.img, /<name>/control, /<name>/diff/
+//
+// Each origin's control file takes the same commands and shows the same status as a
+// store of one origin's, for that origin: its size, snapshots, space and schedules; the
+// store's space and reclaim are shared.
+import { constants as osConstants } from 'os';
+import type { Operations } from 'fuse-native';
+import { Store } from '../engine/store';
+import { Handlers } from './handlers';
+
+const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
+const S_IFDIR = 0o040000;
+
+export class StoreHandlers {
+  private readonly views = new Map<string, Handlers>();
+  private readonly mounted = new Date();
+
+  constructor(private readonly store: Store) {
+    for (const v of store.volumes()) this.views.set(v.name, new Handlers(v));
+  }
+
+  /** One origin's handlers: by name, or the only one. */
+  view(name?: string): Handlers {
+    const v = this.views.get(name ?? this.store.volume().name);
+    if (!v) throw new Error(`no origin ${name}`);
+    return v;
+  }
+
+  /** Every origin's handlers, by name. */
+  all(): ReadonlyMap<string, Handlers> {
+    return this.views;
+  }
+
+  startSchedules(): void {
+    for (const v of this.views.values()) v.startSchedules();
+  }
+
+  async stopSchedules(): Promise<void> {
+    await Promise.all([...this.views.values()].map((v) => v.stopSchedules()));
+  }
+
+  /** The operations object for fuse-native. */
+  operations(): Operations {
+    if (!this.store.named) return this.view().operations();
+    const ops = new Map([...this.views].map(([name, h]) => [name, h.operations()]));
+    const any = ops.values().next().value!;
+    // every operation takes the path first and the callback last: hand it to the
+    // origin's own handlers with the path inside its directory
+    const route =
+      (op: keyof Operations) =>
+      (path: string, ...rest: unknown[]) => {
+        const cb = rest[rest.length - 1] as (r: number, ...more: unknown[]) => void;
+        const m = /^\/([^/]+)(\/.*)?$/.exec(path);
+        const target = m && ops.get(m[1]);
+        if (target) return (target[op] as (...args: unknown[]) => void)(m[2] ?? '/', ...rest);
+        if (path !== '/') return cb(E('ENOENT'));
+        // the space is the store's: any origin's answer is the root's
+        if (op === 'statfs') return any.statfs!('/', cb as never);
+        this.root(op, cb);
+      };
+    const out: Record<string, unknown> = {};
+    for (const op of Object.keys(any)) out[op] = route(op as keyof Operations);
+    return out as Operations;
+  }
+
+  /** The root of a store of named origins: a directory of their directories. */
+  private root(op: keyof Operations, cb: (r: number, ...more: unknown[]) => void): void {
+    switch (op) {
+      case 'getattr':
+        return cb(0, {
+          mode: S_IFDIR | 0o755,
+          size: 4096,
+          nlink: 2 + this.views.size,
+          uid: process.getuid?.() ?? 0,
+          gid: process.getgid?.() ?? 0,
+          atime: this.mounted,
+          mtime: this.mounted,
+          ctime: this.mounted,
+        });
+      case 'readdir':
+        return cb(0, [...this.views.keys()]);
+      case 'open':
+      case 'read':
+      case 'write':
+      case 'truncate':
+      case 'ftruncate':
+        return cb(E('EISDIR'));
+      case 'release':
+      case 'flush':
+      case 'fsync':
+      case 'utimens':
+        return cb(0);
+      default:
+        return cb(E('EPERM'));
+    }
+  }
+}
