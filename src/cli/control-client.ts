@@ -14,8 +14,22 @@ export async function readStatus(mountpoint: string): Promise<string> {
   try {
     return await fs.readFile(controlPath(mountpoint), 'utf8');
   } catch (e) {
+    const names = await originDirs(mountpoint);
+    if (names) {
+      const choices = names.map((n) => join(mountpoint, n)).join(', ');
+      throw StoreError.invalid(`${mountpoint} is a mount of named origins: give the origin's directory (${choices})`);
+    }
     throw StoreError.invalid(`${mountpoint} is not a snapfuse mount (${(e as NodeJS.ErrnoException).code})`);
   }
+}
+
+/** The origins of a mount of named origins (each a directory with its control file), or null. */
+export async function originDirs(mountpoint: string): Promise<string[] | null> {
+  const entries = await fs.readdir(mountpoint, { withFileTypes: true }).catch(() => null);
+  if (!entries?.length || entries.some((e) => !e.isDirectory())) return null;
+  const names = entries.map((e) => e.name).sort();
+  const controls = await Promise.all(names.map((n) => fs.stat(controlPath(join(mountpoint, n))).catch(() => null)));
+  return controls.every((st) => st?.isFile()) ? names : null;
 }
 
 export async function listSnapshots(mountpoint: string) {

@@ -5,6 +5,7 @@
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { promises as fs } from 'fs';
+import { join } from 'path';
 import { DEFAULT_CACHE_SIZE, DEFAULT_CHUNK_SIZE, Store } from '../engine/store';
 import { progressReporter } from './progress';
 import { DEFAULT_WRITE_BACK } from '../engine/write-back';
@@ -12,9 +13,9 @@ import { addOriginFile, formatFiles, isNamedStore, openFiles } from '../engine/o
 import { chosenOrigin, ORIGIN_OPTION, originOptions, parseOriginOption, storeFilesOf } from './store-args';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
-import { controlCommand, followProgress, listSnapshots, readStatus } from './control-client';
+import { controlCommand, followProgress, listSnapshots, originDirs, readStatus } from './control-client';
 import { runCheck } from './check-command';
-import { formatRanges, parseStatus } from '../fuse/control';
+import { formatRanges, parseStatus, StatusInput } from '../fuse/control';
 import { parseInterval } from '../engine/schedule';
 import { listJson, listTable, listTree } from './list-command';
 import { mountHelperArgs } from './mount-helper';
@@ -239,7 +240,7 @@ export function cli(argv: string[]): Argv {
     )
     .command(
       'list <mountpoint>',
-      'list the snapshots with the space each holds alone and shares',
+      'list the snapshots with the space each holds alone and shares (of every origin, at the root of a mount of named origins)',
       (y) =>
         y
           .positional('mountpoint', { type: 'string', demandOption: true })
@@ -251,8 +252,16 @@ export function cli(argv: string[]): Argv {
           })
           .check((a) => (a.tree && a.json ? 'give --tree or --json, not both' : true)),
       async (a) => {
-        const s = parseStatus(await readStatus(a.mountpoint));
-        process.stdout.write(a.json ? `${listJson(s)}\n` : a.tree ? listTree(s) : listTable(s));
+        const list = (s: StatusInput) => (a.json ? `${listJson(s)}\n` : a.tree ? listTree(s) : listTable(s));
+        const names = await originDirs(a.mountpoint);
+        if (!names) return void process.stdout.write(list(parseStatus(await readStatus(a.mountpoint))));
+        // a mount of named origins: each origin's list in turn (JSON: {"<name>": [...]})
+        const each = await Promise.all(names.map(async (n) => parseStatus(await readStatus(join(a.mountpoint, n)))));
+        if (a.json) {
+          const byName = Object.fromEntries(names.map((n, i) => [n, JSON.parse(listJson(each[i]))]));
+          return void process.stdout.write(`${JSON.stringify(byName, null, 2)}\n`);
+        }
+        process.stdout.write(names.map((n, i) => `origin ${n}\n${list(each[i])}`).join('\n'));
       },
     )
     .command(

@@ -1,5 +1,5 @@
 // mount(8) and /etc/fstab: `mount -t fuse.snapfuse <cow> <mountpoint> -o origin=<file>`
-// runs /sbin/mount.fuse, which runs `snapfuse <cow> <mountpoint> -o <options>` through the
+// (no origin= for a store of named origins, which finds its own) runs /sbin/mount.fuse, which runs `snapfuse <cow> <mountpoint> -o <options>` through the
 // shell with the PATH. That call is turned into `snapfuse mount` here. Options that
 // mount(8) and systemd keep for themselves are let through; any other is refused.
 import { StoreError } from '../errors';
@@ -41,13 +41,15 @@ const PASSED = new Set(['cache-size', 'write-back']);
 export function mountHelperArgs(argv: readonly string[]): string[] | null {
   if (argv.length !== 4 || argv[2] !== '-o' || argv[0].startsWith('-')) return null;
   const [cow, mountpoint, , options] = argv;
-  let origin: string | null = null;
+  let origin: string | undefined;
   const passed: string[] = [];
   for (const option of options.split(',')) {
     const eq = option.indexOf('=');
     const [name, value] = eq < 0 ? [option, ''] : [option.slice(0, eq), option.slice(eq + 1)];
-    if (name === 'origin') origin = value || null;
-    else if (PASSED.has(name) && value) passed.push(`--${name}`, value);
+    if (name === 'origin') {
+      if (!value) throw StoreError.invalid('the mount option origin= must name the origin file or device');
+      origin = value;
+    } else if (PASSED.has(name) && value) passed.push(`--${name}`, value);
     else if (name === 'ro') throw StoreError.invalid('a read-only mount is not supported: mount rw');
     else if (!GENERIC.has(name) && !name.startsWith('x-') && name !== 'comment' && name !== '') {
       throw StoreError.invalid(
@@ -55,6 +57,5 @@ export function mountHelperArgs(argv: readonly string[]): string[] | null {
       );
     }
   }
-  if (!origin) throw StoreError.invalid('the mount options must name the origin: -o origin=<file or device>');
-  return ['mount', origin, cow, mountpoint, ...passed];
+  return ['mount', ...(origin ? [origin] : []), cow, mountpoint, ...passed];
 }

@@ -49,8 +49,10 @@ export class Core {
   readonly chunkBlocks: number;
   /** The running reclaim pass's plan: merged versions -> heir, removed -> null. */
   passPlan: Map<number, Version | null> | null = null;
-  private originsChanged = false;
-  private readonly droppedOrigins: number[] = []; // records to delete at the next commit
+  // origin records to write at the next commit (the paths too), and to delete
+  private readonly changedOrigins = new Set<number>();
+  private readonly changedPaths = new Set<number>();
+  private readonly droppedOrigins: number[] = [];
   private bgChanged = false;
   private reserved = 0; // blocks promised to writes in flight
   private readonly verified = new LRUCache<number, number>({ max: 65536 }); // block -> crc seen sound
@@ -90,13 +92,14 @@ export class Core {
 
   setOriginLeaf(id: number, leaf: number): void {
     this.origin(id).leaf = leaf;
-    this.originsChanged = true;
+    this.changedOrigins.add(id);
   }
 
   /** Record a new origin, or a change to one; the next commit persists it. */
   putOrigin(id: number, o: OriginRecord): void {
     this.origins.set(id, o);
-    this.originsChanged = true;
+    this.changedOrigins.add(id);
+    this.changedPaths.add(id);
   }
 
   /** Origins being removed whose versions are all gone: their records go too. */
@@ -105,6 +108,8 @@ export class Core {
       if (!o.removing || this.versions.ofOrigin(id).length > 0) continue;
       this.origins.delete(id);
       this.originDevs.delete(id);
+      this.changedOrigins.delete(id);
+      this.changedPaths.delete(id);
       this.droppedOrigins.push(id);
       debug('origin %d (%s) removed', id, o.name);
     }
@@ -209,7 +214,7 @@ export class Core {
     return (
       this.tm.dirtyBlocks > 0 ||
       this.versions.hasChanges ||
-      this.originsChanged ||
+      this.changedOrigins.size > 0 ||
       this.droppedOrigins.length > 0 ||
       this.bgChanged
     );
@@ -254,14 +259,15 @@ export class Core {
     for (const v of changed) await this.versionTable.insert(v.id, 0, packVersion(v));
     for (const id of removed) await this.versionTable.remove(id, 0);
     for (const id of this.droppedOrigins.splice(0)) await this.removeOriginEntries(id);
-    if (this.originsChanged) {
-      for (const [id, o] of this.origins) {
-        await this.originTable.insert(id, 0, packOrigin(o));
-        const path = packOriginPath(o.path);
-        for (let k = 0; k < path.length; k++) await this.originTable.insert(id, k + 1, path[k]);
-      }
-      this.originsChanged = false;
+    for (const id of this.changedOrigins) {
+      const o = this.origin(id);
+      await this.originTable.insert(id, 0, packOrigin(o));
+      if (!this.changedPaths.has(id)) continue;
+      const path = packOriginPath(o.path);
+      for (let k = 0; k < path.length; k++) await this.originTable.insert(id, k + 1, path[k]);
     }
+    this.changedOrigins.clear();
+    this.changedPaths.clear();
     if (changed.length || removed.length) debug('persisted %d versions, removed %d', changed.length, removed.length);
   }
 

@@ -327,9 +327,10 @@ export class Store {
     return v;
   }
 
-  /** Every origin, in the order added. */
+  /** Every origin, by name. */
   volumes(): Volume[] {
-    return this.liveOrigins().map(([, o]) => this.volume(o.name));
+    const names = this.liveOrigins().map(([, o]) => o.name);
+    return names.sort().map((name) => this.volume(name));
   }
 
   /** Where each named origin is found at open. */
@@ -360,7 +361,9 @@ export class Store {
       );
       if (core.origins.size >= MAX_ORIGINS) throw StoreError.invalid(`a store holds at most ${MAX_ORIGINS} origins`);
       core.requireSpace(16);
-      const id = Math.max(...core.origins.keys()) + 1;
+      // the smallest free id: one whose record is gone has no versions or entries left
+      let id = 0;
+      while (core.origins.has(id)) id++;
       await core.meta.run(async () => {
         if (naming) {
           const [id0, r0] = live[0];
@@ -599,7 +602,7 @@ async function openOrigins(
   const live = [...records].filter(([, o]) => !o.removing);
   if (sb.formatVersion <= SINGLE_ORIGIN_FORMAT) {
     if (typeof given === 'function') {
-      throw StoreError.invalid(`${cow.name} is a store of one origin: give its origin file too`);
+      throw StoreError.invalid(`${cow.name} is a store of one origin: name the origin file too (origin= in fstab)`);
     }
     const [id, record] = live[0];
     checkOrigin(record, given, cow, identity);

@@ -54,7 +54,7 @@ d('an fstab line', () => {
   test('a line without the origin, or with an unknown option, is refused in one line', () => {
     const { cow, mnt } = { cow: w.path('c.cow'), mnt: w.path('mnt') };
     for (const [options, message] of [
-      ['nofail', /the mount options must name the origin/],
+      ['nofail', /is a store of one origin: name the origin file too/],
       [`origin=${w.path('o.img')},colour=blue`, /unknown mount option "colour=blue"/],
     ] as const) {
       const fstab = w.path('fstab-bad');

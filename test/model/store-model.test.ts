@@ -213,7 +213,13 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
       }
       // compare every image of every origin, byte for byte
       const shown = store.volumes().map((v) => v.name);
-      if (shown.join() !== origins.map((x) => x.name).join())
+      if (
+        shown.join() !==
+        origins
+          .map((x) => x.name)
+          .sort()
+          .join()
+      )
         throw new Error(`origins ${shown} != model ${origins.map((x) => x.name)}`);
       for (const each of origins) {
         const listed = volumeOf(each)

@@ -1,0 +1,130 @@
+// Two disks in one store, through a real mount: each origin an ext4 of its own, each
+// with its directory, control file and snapshots; a rollback of one leaves the other
+// alone; the space and its figures are per origin; origins are removed and added on an
+// unmounted store; an origin file that is not the one formatted is refused.
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { canMount, CLI, until, World } from '../helpers/e2e';
+
+const MiB = 2 ** 20;
+const d = canMount ? describe : describe.skip;
+
+d('several origins in one store', () => {
+  const w = new World();
+  afterAll(() => w.cleanup());
+
+  const status = (dir: string) => readFileSync(join(dir, 'control'), 'utf8');
+  const unmounted = () => until(() => readdirSync(w.lockDir).length === 0);
+
+  /** Mount the ext4 in `image` on a loop device at `dir`, run `fn`, and take both down. */
+  const withFs = (image: string, dir: string, fn: () => void) => {
+    mkdirSync(dir, { recursive: true });
+    const loop = w.losetup(image);
+    w.mount(loop, dir);
+    try {
+      fn();
+    } finally {
+      w.umount(dir);
+      w.detach(loop);
+    }
+  };
+
+  test('two ext4 origins: snapshots, a rollback of one, figures per origin, remove and add', () => {
+    const disks = { a: w.file('disk-a.img', 32 * MiB), b: w.file('disk-b.img', 32 * MiB) };
+    for (const disk of Object.values(disks)) w.sh('mkfs.ext4', ['-q', '-F', disk]);
+    const cow = w.file('store.cow', 64 * MiB);
+    const mnt = w.path('mnt');
+    mkdirSync(mnt);
+    w.ok('format', cow, '--origin', `a=${disks.a}`, '--origin', `b=${disks.b}`);
+    w.ok('mount', cow, mnt);
+    w.track(mnt);
+    expect(readdirSync(mnt).sort()).toEqual(['a', 'b']);
+    expect(readdirSync(join(mnt, 'a')).sort()).toEqual(['control', 'diff', 'origin.img', 'snapshots']);
+
+    const [fsA, fsB] = [w.path('fs-a'), w.path('fs-b')];
+    withFs(join(mnt, 'a/origin.img'), fsA, () => writeFileSync(join(fsA, 'version'), 'a1\n'));
+    withFs(join(mnt, 'b/origin.img'), fsB, () => writeFileSync(join(fsB, 'version'), 'b1\n'));
+    // the same snapshot name on both: one through the CLI, one through the control file
+    expect(w.ok('create', join(mnt, 'a'), 'before').trim()).toBe('before');
+    writeFileSync(join(mnt, 'b/control'), 'create before\n');
+    withFs(join(mnt, 'a/origin.img'), fsA, () => {
+      writeFileSync(join(fsA, 'version'), 'a2\n');
+      writeFileSync(join(fsA, 'big'), Buffer.alloc(4 * MiB, 1));
+    });
+    withFs(join(mnt, 'b/origin.img'), fsB, () => writeFileSync(join(fsB, 'version'), 'b2\n'));
+    expect(readdirSync(join(mnt, 'a/snapshots'))).toEqual(['before.img']);
+
+    // figures per origin: a's snapshot holds more alone than b's
+    w.ok('list', join(mnt, 'a')); // a table; its figures are checked through --json
+    const listed = (o: string) => JSON.parse(w.ok('list', join(mnt, o), '--json')) as Array<{ exclusiveBytes: number }>;
+    expect(listed('a')[0].exclusiveBytes).toBeGreaterThan(listed('b')[0].exclusiveBytes);
+    const space = (o: string) => Number(/^space \d+ (\d+)/m.exec(status(join(mnt, o)))![1]);
+    expect(space('a')).toBe(listed('a')[0].exclusiveBytes);
+    expect(status(join(mnt, 'b'))).toMatch(/^origin-size 33554432$/m);
+    // at the root: every origin's list; a command needs the origin's directory
+    expect(w.ok('list', mnt)).toMatch(/^origin a\nID .*\nbefore .*\n[^]*^origin b\nID .*\nbefore /m);
+    expect(Object.keys(JSON.parse(w.ok('list', mnt, '--json')))).toEqual(['a', 'b']);
+    expect(w.snapfuse('create', mnt, 'x').stderr).toMatch(/a mount of named origins: give the origin's directory/);
+
+    // a rollback of a leaves b as it is
+    w.ok('rollback', join(mnt, 'a'), 'before', '--wait');
+    withFs(join(mnt, 'a/origin.img'), fsA, () => {
+      expect(readFileSync(join(fsA, 'version'), 'utf8')).toBe('a1\n');
+      expect(readdirSync(fsA)).not.toContain('big');
+    });
+    withFs(join(mnt, 'b/origin.img'), fsB, () => expect(readFileSync(join(fsB, 'version'), 'utf8')).toBe('b2\n'));
+    withFs(join(mnt, 'b/snapshots/before.img'), fsB, () =>
+      expect(readFileSync(join(fsB, 'version'), 'utf8')).toBe('b1\n'),
+    );
+    w.umount(mnt);
+  }, 120_000);
+
+  test('origins are removed and added on an unmounted store; a swapped origin file is refused', async () => {
+    await unmounted();
+    const cow = w.path('store.cow');
+    const mnt = w.path('mnt');
+    expect(w.ok('check', cow)).toMatch(/clean/);
+    w.ok('remove-origin', cow, 'b');
+    const c = w.file('disk-c.img', 16 * MiB);
+    w.ok('add-origin', cow, `c=${c}`);
+    w.ok('mount', cow, mnt);
+    w.track(mnt);
+    expect(readdirSync(mnt).sort()).toEqual(['a', 'c']);
+    expect(status(join(mnt, 'a'))).toMatch(/^snapshots 1$/m);
+    expect(status(join(mnt, 'c'))).toMatch(/^origin-size 16777216$/m);
+    w.umount(mnt);
+    await unmounted();
+    expect(w.ok('check', cow)).toMatch(/clean/);
+    // offline, an origin is chosen with --origin: diff, and a snapshot sent and received back
+    expect(w.ok('diff', cow, 'before', 'origin', '--origin', 'a')).toMatch(/^\d+ \d+$/m);
+    expect(w.snapfuse('diff', cow, 'before', 'origin').stderr).toMatch(/2 origins: name one/);
+    // replication between two stores of named origins: a's snapshot into another store's origin a
+    const other = w.file('other.cow', 64 * MiB);
+    w.ok('format', other, '--origin', `a=${w.file('disk-a2.img', 32 * MiB)}`);
+    const cli = `SNAPFUSE_LOCK_DIR=${w.lockDir} ${process.execPath} ${CLI}`;
+    const stream = w.path('stream');
+    w.sh('sh', ['-c', `${cli} send ${cow} before --origin a > ${stream}`]);
+    w.sh('sh', ['-c', `${cli} receive ${other} copy --origin a < ${stream}`]);
+    const mnt2 = w.path('mnt2');
+    mkdirSync(mnt2);
+    w.ok('mount', cow, mnt);
+    w.track(mnt);
+    w.ok('mount', other, mnt2);
+    w.track(mnt2);
+    expect(readdirSync(join(mnt2, 'a/snapshots'))).toEqual(['copy.img']);
+    expect(w.md5(join(mnt2, 'a/snapshots/copy.img'))).toBe(w.md5(join(mnt, 'a/snapshots/before.img')));
+    w.umount(mnt2);
+    w.umount(mnt);
+    await unmounted();
+
+    // a copy of c in its place: the same size and bytes, another file
+    const c2 = w.path('disk-c2.img');
+    copyFileSync(c, c2);
+    renameSync(c2, c);
+    const r = w.snapfuse('mount', cow, mnt);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/another origin c than .*disk-c\.img: it is not the same file/);
+    // a store of named origins is not mounted as a store of one
+    expect(w.snapfuse('mount', w.path('disk-a.img'), cow, mnt).stderr).toMatch(/store of named origins \(a, c\)/);
+  }, 60_000);
+});
