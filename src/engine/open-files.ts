@@ -53,12 +53,10 @@ async function withCow<T>(
 }
 
 /** Open a named origin's file, saying which origin it is for when it cannot be. */
-async function openOrigin(name: string, path: string, opened: FileDevice[]): Promise<FileDevice> {
+async function openOrigin(name: string, path: string): Promise<FileDevice> {
   if (!path) throw StoreError.invalid(`no path is recorded for origin ${name}: give it as --origin ${name}=<file>`);
   try {
-    const dev = await FileDevice.open(path);
-    opened.push(dev);
-    return dev;
+    return await FileDevice.open(path);
   } catch (e) {
     const why = e instanceof StoreError ? e.message : String(e);
     throw new StoreError('WRONG_ORIGIN', `origin ${name}: ${why} (if it moved, give --origin ${name}=<file>)`);
@@ -79,7 +77,8 @@ export async function formatFiles(
     } else {
       const named = [];
       for (const o of origins) {
-        const device = await openOrigin(o.name, o.path, opened);
+        const device = await openOrigin(o.name, o.path);
+        opened.push(device);
         named.push({ name: o.name, device, path: resolve(o.path), identity: identityOf(device) });
       }
       await Store.format(named, cow, opts);
@@ -101,7 +100,8 @@ export async function openFiles(files: StoreFiles, opts: OpenOptions = {}, lockW
         store = await Store.open(dev, cow, { ...opts, originIdentity: identityOf(dev) });
       } else {
         const opener: OriginOpener = async (o) => {
-          const device = await openOrigin(o.name, files.paths?.get(o.name) ?? o.path, opened);
+          const device = await openOrigin(o.name, files.paths?.get(o.name) ?? o.path);
+          opened.push(device);
           return { device, identity: identityOf(device) };
         };
         store = await Store.open(opener, cow, opts);
@@ -128,8 +128,7 @@ export async function openFiles(files: StoreFiles, opts: OpenOptions = {}, lockW
 export async function addOriginFile(files: StoreFiles, o: OriginFile, first?: OriginFile): Promise<void> {
   const opened = await openFiles(files, { commitInterval: 0 });
   try {
-    const list: FileDevice[] = [];
-    const device = await openOrigin(o.name, o.path, list);
+    const device = await openOrigin(o.name, o.path);
     try {
       const named = { name: o.name, device, path: resolve(o.path), identity: identityOf(device) };
       await opened.store.addOrigin(named, first && { name: first.name, path: resolve(first.path) });

@@ -316,12 +316,11 @@ export class Store {
   /** An origin and its snapshots: by name, or the one origin of a store of one. */
   volume(name?: string): Volume {
     const live = this.liveOrigins();
-    const id =
-      name === undefined ? (live.length === 1 ? live[0][0] : undefined) : live.find(([, o]) => o.name === name)?.[0];
-    if (id === undefined) {
-      if (name === undefined) throw StoreError.invalid(`the store has ${live.length} origins: name one`);
-      throw new StoreError('NOT_FOUND', `no origin ${name}`);
-    }
+    if (name === undefined && live.length !== 1)
+      throw StoreError.invalid(`the store has ${live.length} origins: name one`);
+    const found = name === undefined ? live[0] : live.find(([, o]) => o.name === name);
+    if (!found) throw new StoreError('NOT_FOUND', `no origin ${name}`);
+    const [id] = found;
     let v = this.volumeOf.get(id);
     if (!v) this.volumeOf.set(id, (v = new Volume(this.host, id)));
     return v;

@@ -85,8 +85,7 @@ export function packOriginPath(path: string): Buffer[] {
 
 export function unpackOriginPath(pieces: Buffer[]): string {
   const bytes = Buffer.concat(pieces);
-  const end = bytes.indexOf(0);
-  return bytes.toString('utf8', 0, end < 0 ? bytes.length : end);
+  return zeroPadded(bytes, 0, bytes.length);
 }
 
 /** The origin record alone (path '': see unpackOriginPath). */

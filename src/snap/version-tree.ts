@@ -76,12 +76,6 @@ export class VersionTree {
     this.relabel();
   }
 
-  static initial(origin: number, now: number): VersionTree {
-    const tree = new VersionTree([], 1);
-    tree.addOrigin(origin, now);
-    return tree;
-  }
-
   /** The root of a new origin's tree: its leaf, with no snapshots. */
   addOrigin(origin: number, now: number): Version {
     if (this.originLeaves.has(origin)) throw new TypeError(`origin ${origin} has a tree already`);

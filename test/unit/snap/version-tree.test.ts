@@ -4,7 +4,8 @@ import { planPass } from '../../../src/engine/reclaim';
 
 describe('version tree', () => {
   test('a snapshot freezes its source into an interior version with two leaves', () => {
-    const t = VersionTree.initial(0, 1);
+    const t = new VersionTree([], 1);
+    t.addOrigin(0, 1);
     const o = t.originLeaf(0);
     const [cont, snap] = t.split(o, VersionKind.SNAPSHOT, 's1', 'origin', 2);
     expect(o.kind).toBe(VersionKind.INTERIOR);
@@ -16,7 +17,8 @@ describe('version tree', () => {
   });
 
   test('ancestor labels stay exact through 30,000-deep chains and relabels', () => {
-    const t = VersionTree.initial(0, 1);
+    const t = new VersionTree([], 1);
+    t.addOrigin(0, 1);
     const spine = [t.originLeaf(0)];
     const snaps = [];
     for (let i = 0; i < 30_000; i++) {
@@ -40,7 +42,8 @@ describe('version tree', () => {
   });
 
   test('a reclaim pass removes deleted leaves and merges their parents into the heir', () => {
-    const t = VersionTree.initial(0, 1);
+    const t = new VersionTree([], 1);
+    t.addOrigin(0, 1);
     const root = t.originLeaf(0);
     const [, s1] = t.split(root, VersionKind.SNAPSHOT, 's1', 'origin', 2);
     const mid = t.originLeaf(0);
