@@ -19,6 +19,9 @@ const BATCH_CHUNKS = 256;
 export class RollbackJob {
   progress = 0;
   private stopping = false;
+  /** The origin this job rolls back, and the snapshot whose content it copies (fixed at start). */
+  readonly origin: number;
+  readonly snapshot: string;
 
   /** Stop after the current batch; the next open resumes from the committed cursor. */
   stop(): void {
@@ -29,11 +32,15 @@ export class RollbackJob {
     private readonly core: Core,
     private readonly data: DataPath,
     private readonly space: Reservation,
-  ) {}
+  ) {
+    // read once: the job's last step clears the background record before its commit,
+    // and the status still asks for the job until it has ended
+    this.origin = core.bg.rollbackOrigin;
+    this.snapshot = core.versions.get(core.bg.rollbackSource)?.source ?? '';
+  }
 
   async run(): Promise<void> {
-    const { core } = this;
-    const origin = core.bg.rollbackOrigin;
+    const { core, origin } = this;
     const source = core.versions.get(core.bg.rollbackSource);
     if (!source) throw new Error(`rollback source ${core.bg.rollbackSource} is missing`);
     const end = chunkKey(origin + 1, 0);

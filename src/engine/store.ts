@@ -132,11 +132,9 @@ export class Store {
       kickReclaim: () => this.reclaimer.kick(),
       reclaimProgress: () => this.reclaimer.progress,
       rollbackDone: (o) =>
-        this.rollbackJob && (o === undefined || core.bg.rollbackOrigin === o) ? this.rollbackDone : Promise.resolve(),
+        this.rollbackJob && (o === undefined || this.rollbackJob.origin === o) ? this.rollbackDone : Promise.resolve(),
       rollbackOf: (o) =>
-        this.rollbackJob && core.bg.rollbackOrigin === o
-          ? { id: core.versions.get(core.bg.rollbackSource)?.source ?? '-', done: this.rollbackJob.progress }
-          : null,
+        this.rollbackJob?.origin === o ? { id: this.rollbackJob.snapshot, done: this.rollbackJob.progress } : null,
       startRollback: (o, target, id, alongside) => this.startRollback(o, target, id, alongside),
     };
     if (commitInterval > 0) {
@@ -394,7 +392,7 @@ export class Store {
       if (this.liveOrigins().length === 1) {
         throw StoreError.invalid(`${name} is the store's last origin: format the COW again instead`);
       }
-      if (this.rollbackJob && core.bg.rollbackOrigin === origin) {
+      if (this.rollbackJob?.origin === origin) {
         throw new StoreError('BUSY', `a rollback of ${name} is running`);
       }
       await this.data.syncOrigin(origin); // held writes reach it before it goes

@@ -32,8 +32,7 @@ export interface VolumeStatus {
   usedBytes: number;
   snapshots: readonly SnapshotInfo[];
   reclaim: number | null; // fraction done of the running reclaim pass (the store's)
-  rollback: number | null; // fraction done of this origin's running rollback
-  rollbackId: string | null; // the snapshot the running rollback copies
+  rollback: { id: string; done: number } | null; // this origin's running rollback: its snapshot, fraction done
   space: SpaceTotals; // of this origin's snapshots
   accounting: number | null; // fraction done while the space figures are counted again, else null
 }
@@ -388,7 +387,6 @@ export class Volume {
   status(): VolumeStatus {
     const { core } = this;
     const counts = core.sm.counts();
-    const rollback = this.host.rollbackOf(this.origin);
     return {
       originSize: this.originSize,
       chunkSize: this.chunkSize,
@@ -397,8 +395,7 @@ export class Volume {
       usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
       snapshots: this.snapshots(),
       reclaim: this.host.reclaimProgress(),
-      rollback: rollback ? rollback.done : null,
-      rollbackId: rollback ? rollback.id : null,
+      rollback: this.host.rollbackOf(this.origin),
       space: core.accounting.totals(this.origin),
       accounting: core.accounting.isCounting ? (core.accounting.progress ?? 0) : null,
     };

@@ -96,7 +96,7 @@ export class Handlers {
       usedBytes: s.usedBytes,
       freeBytes: s.freeBytes,
       reclaim: s.reclaim,
-      rollback: s.rollback === null ? null : { id: s.rollbackId ?? '-', done: s.rollback },
+      rollback: s.rollback,
       lastError: this.lastError,
       space: s.space,
       accounting: s.accounting,
