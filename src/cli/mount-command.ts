@@ -1,6 +1,7 @@
 // `snapfuse mount`: by default the daemon detaches, and this process returns once the
 // mount answers (or prints why it did not). The daemon reports through an inherited
 // pipe on fd 3: "ready", or "error <message>".
+import createDebug from 'debug';
 import { spawn } from 'child_process';
 import { closeSync, writeSync } from 'fs';
 import { StoreError } from '../errors';
@@ -18,6 +19,7 @@ export interface MountArgs extends StoreFiles {
   'ready-fd'?: number;
 }
 
+const debug = createDebug('snapfuse:daemon');
 let finished = false;
 
 /** True once a foreground mount has ended and closed its store. */
@@ -53,6 +55,7 @@ export async function runMount(a: MountArgs): Promise<void> {
     throw e;
   }
   report('ready');
+  keepServing(mount);
   let signals = 0;
   const stop = () => {
     // the first signal unmounts as umount would; a second one detaches lazily
@@ -62,6 +65,20 @@ export async function runMount(a: MountArgs): Promise<void> {
   process.on('SIGINT', stop);
   await mount.done;
   finished = true;
+}
+
+/**
+ * The daemon never ends on its own: an exception nobody caught, or a rejected promise
+ * nobody awaited, is logged and shown in every control file's status, and the mount goes on.
+ */
+function keepServing(mount: Mount): void {
+  const survive = (what: string) => (e: unknown) => {
+    debug('%s: %s', what, e instanceof Error ? e.stack : String(e));
+    console.error(`snapfuse: ${what}: ${e instanceof Error ? e.message : String(e)}`);
+    mount.handlers.fail(what, e);
+  };
+  process.on('uncaughtException', survive('an exception nobody caught'));
+  process.on('unhandledRejection', survive('a failure nobody awaited'));
 }
 
 async function detach(a: MountArgs): Promise<void> {

@@ -14,6 +14,7 @@ import { unpackException } from '../format/records';
 import { chunkShares, ChunkEntry, ChunkShares } from '../snap/shares';
 import { TreeObserver, Version } from '../snap/version-tree';
 import type { Core } from './core';
+import { Faults } from './faults';
 
 const debug = createDebug('snapfuse:accounting');
 const BATCH_CHUNKS = 4096; // chunks counted per turn of the metadata lock
@@ -103,8 +104,15 @@ export class Accounting implements TreeObserver {
   /** Fraction of the running pass done, 0..1, or null. */
   progress: number | null = null;
 
+  private faults: Faults | null = null;
+
   constructor(private readonly core: Core) {
     core.versions.observer = this;
+  }
+
+  /** Where a failed pass is reported (the store's faults). */
+  reportTo(faults: Faults): void {
+    this.faults = faults;
   }
 
   /** Are the figures being counted again (after a delete, or at open)? */
@@ -156,7 +164,7 @@ export class Accounting implements TreeObserver {
     this.running = this.pass()
       .catch((e: Error) => {
         this.failure = e;
-        debug('pass stopped: %s', e.message);
+        this.faults?.record('the space recount', e, false);
       })
       .finally(() => {
         this.running = null;

@@ -19,6 +19,7 @@ import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
 import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
 import { Core, Reservation } from './core';
+import { Faults } from './faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
 import { BufferPool } from '../util/buffer-pool';
 
@@ -50,9 +51,10 @@ export class DataPath {
   constructor(
     private readonly core: Core,
     writeBack = DEFAULT_WRITE_BACK,
+    faults = new Faults(),
   ) {
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
-    this.writeBack = new WriteBack(core, writeBack, this.buffers, (chunks) => this.copyOut(chunks));
+    this.writeBack = new WriteBack(core, writeBack, this.buffers, (chunks) => this.copyOut(chunks), faults);
   }
 
   /** Everything written to origin `o` so far is durable: held writes too. */

@@ -10,6 +10,10 @@ import { FormatOptions, OpenOptions, OriginIdentity, OriginOpener, Store } from 
 
 export interface OpenedStore {
   store: Store;
+  /** Tell other openers this store serves the mount at `mountpoint`. */
+  serving(mountpoint: string): Promise<void>;
+  /** Tell other openers this store is being closed: they wait for it instead of refusing. */
+  closing(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,6 +112,8 @@ export async function openFiles(files: StoreFiles, opts: OpenOptions = {}, lockW
       }
       return {
         store,
+        serving: (mountpoint) => lock.serving(mountpoint),
+        closing: () => lock.closing(),
         close: async () => {
           try {
             await store.close();

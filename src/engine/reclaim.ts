@@ -17,6 +17,7 @@ import createDebug from 'debug';
 import { ExceptionKind, unpackException, VersionKind, VersionState } from '../format/records';
 import { Version, VersionTree } from '../snap/version-tree';
 import { Core } from './core';
+import { Faults } from './faults';
 
 const debug = createDebug('snapfuse:reclaim');
 const BATCH_ENTRIES = 4096; // chunks scanned per commit
@@ -67,7 +68,10 @@ export class Reclaimer {
   /** Why the last pass stopped early, if it did; the next kick retries. */
   lastError: Error | null = null;
 
-  constructor(private readonly core: Core) {}
+  constructor(
+    private readonly core: Core,
+    private readonly faults: Faults,
+  ) {}
 
   /** Start a pass if deleted snapshots wait and none runs. */
   kick(): void {
@@ -81,7 +85,7 @@ export class Reclaimer {
       () => (this.lastError = null),
       (e: Error) => {
         this.lastError = e;
-        debug('reclaim stopped: %s', e.message);
+        this.faults.record('reclaim', e, false);
       },
     );
   }

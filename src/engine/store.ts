@@ -32,6 +32,7 @@ import { BackgroundState, Core, Reservation } from './core';
 import { DataPath } from './data-path';
 import { Reclaimer } from './reclaim';
 import { RollbackJob } from './rollback';
+import { Faults } from './faults';
 import { SpaceTotals } from './accounting';
 import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
 
@@ -113,6 +114,8 @@ export class Store {
   private readonly volumeOf = new Map<number, Volume>();
   private rollbackJob: RollbackJob | null = null;
   private rollbackDone: Promise<void> = Promise.resolve();
+  /** Background failures, for the status; a failure where data is at stake makes the store read-only. */
+  readonly faults = new Faults();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private readOnly = false;
@@ -122,8 +125,9 @@ export class Store {
     commitInterval: number,
     writeBack?: number,
   ) {
-    this.data = new DataPath(core, writeBack);
-    this.reclaimer = new Reclaimer(core);
+    this.data = new DataPath(core, writeBack, this.faults);
+    this.reclaimer = new Reclaimer(core, this.faults);
+    core.accounting.reportTo(this.faults);
     this.host = {
       core,
       data: this.data,
@@ -131,6 +135,7 @@ export class Store {
       assertWritable: () => this.assertWritable(),
       kickReclaim: () => this.reclaimer.kick(),
       reclaimProgress: () => this.reclaimer.progress,
+      fault: () => this.faults.last,
       rollbackDone: (o) =>
         this.rollbackJob && (o === undefined || this.rollbackJob.origin === o) ? this.rollbackDone : Promise.resolve(),
       rollbackOf: (o) =>
@@ -139,7 +144,7 @@ export class Store {
     };
     if (commitInterval > 0) {
       this.timer = setInterval(
-        () => void this.core.commit().catch((e) => debug('timed commit: %s', e)),
+        () => void this.core.commit().catch((e) => this.faults.record('a timed commit', e, true)),
         commitInterval,
       );
       this.timer.unref();
@@ -521,10 +526,19 @@ export class Store {
   private startRollbackJob(space: Reservation): void {
     const job = new RollbackJob(this.core, this.data, space);
     this.rollbackJob = job;
-    this.rollbackDone = job.run().finally(() => {
-      this.rollbackJob = null;
-      this.reclaimer.kick();
-    });
+    this.rollbackDone = job.run().then(
+      () => {
+        this.rollbackJob = null;
+        this.reclaimer.kick();
+      },
+      (e: unknown) => {
+        // the origin is half rolled back: it answers EIO (this promise stays rejected, and
+        // its reads and writes wait on it) and the store turns read-only; a remount resumes
+        this.faults.record(`the rollback to ${job.snapshot}`, e, true);
+        throw e;
+      },
+    );
+    this.rollbackDone.catch(() => undefined); // recorded above; waiters see it too
   }
 
   /** Staged snapshots a crash left half received: nobody can finish them now. */
@@ -550,6 +564,7 @@ export class Store {
   private assertWritable(): void {
     this.assertOpen();
     if (this.readOnly) throw new StoreError('READ_ONLY', 'the store is open read-only');
+    this.faults.assertWritable();
   }
 }
 

@@ -8,6 +8,7 @@ import { BLOCK_SIZE } from '../format/layout';
 import { NAME_MAX, VersionKind } from '../format/records';
 import { Version } from '../snap/version-tree';
 import { Core } from './core';
+import { Fault } from './faults';
 import { DataPath } from './data-path';
 import { ByteRange, chunkRanges, differingChunks } from './delta';
 import { SnapshotSpace, SpaceTotals } from './accounting';
@@ -33,6 +34,7 @@ export interface VolumeStatus {
   snapshots: readonly SnapshotInfo[];
   reclaim: number | null; // fraction done of the running reclaim pass (the store's)
   rollback: { id: string; done: number } | null; // this origin's running rollback: its snapshot, fraction done
+  fault: Fault | null; // the newest failure of the store's background work
   space: SpaceTotals; // of this origin's snapshots
   accounting: number | null; // fraction done while the space figures are counted again, else null
 }
@@ -54,6 +56,8 @@ export interface VolumeHost {
   assertWritable(): void;
   kickReclaim(): void;
   reclaimProgress(): number | null;
+  /** The newest failure of background work, or null. */
+  fault(): Fault | null;
   /** Resolves once no rollback of `origin` (of any, if not given) runs; at once if none does. */
   rollbackDone(origin?: number): Promise<void>;
   /** The running rollback of `origin`: its snapshot and fraction done; null if none. */
@@ -396,6 +400,7 @@ export class Volume {
       snapshots: this.snapshots(),
       reclaim: this.host.reclaimProgress(),
       rollback: this.host.rollbackOf(this.origin),
+      fault: this.host.fault(),
       space: core.accounting.totals(this.origin),
       accounting: core.accounting.isCounting ? (core.accounting.progress ?? 0) : null,
     };

@@ -15,6 +15,7 @@
 import createDebug from 'debug';
 import { MAX_CHUNKS } from '../format/records';
 import type { Core, Reservation } from './core';
+import { Faults } from './faults';
 import type { BufferPool } from '../util/buffer-pool';
 
 const debug = createDebug('snapfuse:write-back');
@@ -75,6 +76,7 @@ export class WriteBack {
     readonly limit: number,
     private readonly buffers: BufferPool,
     private readonly copyOut: CopyOut,
+    private readonly faults: Faults,
   ) {}
 
   get size(): number {
@@ -183,7 +185,9 @@ export class WriteBack {
 
   private kick(): void {
     if (!this.running && !this.failure && this.held.size > 0) {
-      this.running = this.run().finally(() => (this.running = null));
+      this.running = this.run()
+        .catch((e: Error) => this.fail(e))
+        .finally(() => (this.running = null));
     }
   }
 
@@ -222,6 +226,7 @@ export class WriteBack {
   }
 
   private fail(e: Error): void {
+    if (!this.failure) this.faults.record('held writes', e, true);
     this.failure ??= e;
     debug('held writes cannot reach the origin: %s', e.message);
     this.wake();

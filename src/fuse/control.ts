@@ -64,6 +64,8 @@ export interface StatusInput {
   /** Fraction done (0..1) while the space figures are counted again; null when exact. */
   accounting: number | null;
   schedules: readonly ScheduleStatus[];
+  /** The pid of the daemon serving the mount (what `snapfuse unmount` waits for); absent offline. */
+  daemon?: number | null;
 }
 
 const NONE = '-';
@@ -312,6 +314,7 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
       ...s.schedules.map(
         (x) => `schedule ${scheduleName(x.name)} ${formatInterval(x.every)} ${x.keep} ${timestamp(x.next)}`,
       ),
+      `daemon ${s.daemon ? byteCount('daemon pid', s.daemon) : NONE}`,
     ]),
   };
 }
@@ -431,7 +434,7 @@ export function parseStatus(text: string): StatusInput {
   };
 }
 
-function readSpaceAndSchedules(r: StatusReader): Pick<StatusInput, 'space' | 'accounting' | 'schedules'> {
+function readSpaceAndSchedules(r: StatusReader): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon'> {
   const space = r.optional('space', 1);
   const accounting = r.optional('accounting', 1);
   const count = r.optional('schedules', 1);
@@ -441,7 +444,9 @@ function readSpaceAndSchedules(r: StatusReader): Pick<StatusInput, 'space' | 'ac
     schedules.push({ name, every: parseInterval(every), keep: readCount(keep), next: readTimestamp(next) });
   }
   const [data, exclusive, shared, unread] = space && space[0] !== NONE ? space.map(readCount) : [];
+  const daemon = r.optional('daemon', 1);
   return {
+    daemon: daemon && daemon[0] !== NONE ? readCount(daemon[0]) : null,
     space: data === undefined ? null : { data, exclusive, shared, unread },
     accounting: accounting && accounting[0] !== NONE ? readPercent(accounting[0]) : null,
     schedules,

@@ -17,20 +17,16 @@ import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Volume } from '../engine/store';
+import type { Fault } from '../engine/faults';
 import { Scheduler, ScheduleHost } from '../engine/schedule';
 import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLine, statusFrame } from './control';
+import { errnoOf, guard } from './guard';
 
 const debug = createDebug('snapfuse:fuse');
 const O_ACCMODE = 3; // the access mode bits of open flags; not in fs.constants
 const debugIo = createDebug('snapfuse:io'); // one line per image read and write
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
-
-/** -errno for FUSE, from our error model (anything unexpected is EIO). */
-export function errnoOf(e: unknown): number {
-  const name = e instanceof StoreError ? e.errno : 'EIO';
-  return -(osConstants.errno as Record<string, number>)[name];
-}
 
 const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
 
@@ -52,7 +48,9 @@ export class Handlers {
   private snapshotLines: { key: string; count: number; bytes: Buffer } | null = null;
   private readonly lineOf = new WeakMap<SnapshotInfo, { exclusive: number; shared: number; bytes: Buffer }>();
   private readonly scheduler = new Scheduler(this.scheduleHost());
-  private lastError: { errno: string; message: string } | null = null;
+  // the newest failure of a command or request here; the status shows it, or the store's
+  // newest background failure if that came later
+  private lastError: Fault | null = null;
   // a diff's text, made when its size is asked (a lookup, before the open) and read from
   // until it is asked again: the size the kernel holds is that text's
   private readonly diffText = new Map<string, Buffer>();
@@ -97,10 +95,11 @@ export class Handlers {
       freeBytes: s.freeBytes,
       reclaim: s.reclaim,
       rollback: s.rollback,
-      lastError: this.lastError,
+      lastError: newest(this.lastError, s.fault),
       space: s.space,
       accounting: s.accounting,
       schedules: this.volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
+      daemon: process.pid,
     };
     // the same facts give the same text: made again only when one changed
     const statusKey = JSON.stringify({ ...input, snapshots: key });
@@ -172,7 +171,7 @@ export class Handlers {
       this.lastError = null;
     } catch (e) {
       const err = e instanceof StoreError ? e : StoreError.io((e as Error).message);
-      this.lastError = { errno: err.errno, message: err.message };
+      this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
       throw err;
     }
   }
@@ -236,10 +235,20 @@ export class Handlers {
     const run = (what: string, cb: (r: number) => void, fn: () => Promise<number>) => {
       fn().then(cb, (e: unknown) => {
         if (!(e instanceof StoreError)) debug('%s failed: %s', what, (e as Error).stack);
-        else if (what !== 'control') this.lastError = { errno: e.errno, message: `${what}: ${e.message}` };
+        if (what !== 'control') this.fail(what, e);
         cb(errnoOf(e));
       });
     };
+    return guard(this.bareOperations(run), (op, path, e) => this.fail(`${op} ${path}`, e));
+  }
+
+  /** Record a failure of `what` for the status's error line. */
+  fail(what: string, e: unknown): void {
+    const err = e instanceof StoreError ? e : StoreError.io(e instanceof Error ? e.message : String(e));
+    this.lastError = { errno: err.errno, message: `${what}: ${err.message}`, at: Date.now() };
+  }
+
+  private bareOperations(run: (what: string, cb: (r: number) => void, fn: () => Promise<number>) => void): Operations {
     return {
       getattr: (path, cb) => {
         const node = this.resolve(path);
@@ -247,7 +256,10 @@ export class Handlers {
         if (node.kind !== 'diff') return cb(0, this.stat(node));
         this.makeDiff(path, node.from, node.to).then(
           (text) => cb(0, this.stat(node, text.length)),
-          (e: unknown) => cb(errnoOf(e)),
+          (e: unknown) => {
+            if (!(e instanceof StoreError)) this.fail(`diff ${node.from}..${node.to}`, e);
+            cb(errnoOf(e));
+          },
         );
       },
       readdir: (path, cb) => {
@@ -320,7 +332,7 @@ export class Handlers {
           // the kernel splits a long write into page-sized requests: a request of a
           // whole page or more is a piece of a command too long to take
           if (len >= MAX_COMMAND_BYTES) {
-            this.lastError = { errno: 'EINVAL', message: 'command too long' };
+            this.lastError = { errno: 'EINVAL', message: 'command too long', at: Date.now() };
             return cb(E('EINVAL'));
           }
           const input = Buffer.from(buf.subarray(0, len));
@@ -367,4 +379,10 @@ export class Handlers {
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
     return m ? { kind: 'image', image: m[1] } : null;
   }
+}
+
+/** The later of two failures. */
+function newest(a: Fault | null, b: Fault | null): Fault | null {
+  if (!a || !b) return a ?? b;
+  return b.at > a.at ? b : a;
 }

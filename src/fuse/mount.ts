@@ -11,6 +11,7 @@ import { StoreError } from '../errors';
 import { openFiles, OpenedStore, StoreFiles } from '../engine/open-files';
 import { OpenOptions } from '../engine/store';
 import { StoreHandlers } from './router';
+import { mounts } from '../util/mountinfo';
 
 const debug = createDebug('snapfuse:mount');
 const run = promisify(execFile);
@@ -23,25 +24,13 @@ export const MAX_REQUEST = 131072;
 const FSNAME = `snapfuse,big_writes,max_write=${MAX_REQUEST},attr_timeout=0`;
 const WATCH_MS = 200;
 
-/** Mount points of snapfuse mounts, from /proc/self/mountinfo. */
+/** Mount points of snapfuse mounts. */
 export async function snapfuseMounts(): Promise<Set<string>> {
-  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  const found = new Set<string>();
-  for (const line of text.split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (!right) continue;
-    if (right.split(' ')[0] === FS_TYPE) found.add(unescape(left.split(' ')[4]));
-  }
-  return found;
+  return new Set((await mounts()).filter((m) => m.fstype === FS_TYPE).map((m) => m.mountpoint));
 }
 
 async function isMountPoint(path: string): Promise<boolean> {
-  const text = await fs.readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some((line) => line.split(' ')[4] !== undefined && unescape(line.split(' ')[4]) === path);
-}
-
-function unescape(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return (await mounts()).some((m) => m.mountpoint === path);
 }
 
 export class Mount {
@@ -84,6 +73,7 @@ export class Mount {
       throw new StoreError('IO_ERROR', `cannot mount at ${mnt}: ${(e as Error).message}`, { cause: e });
     }
     const m = new Mount(mnt, opened, fuse, handlers);
+    await opened.serving(mnt); // once the mount is gone, openers wait for this daemon to close
     m.watch();
     handlers.startSchedules();
     debug('mounted %s at %s', files.cow, mnt);
@@ -115,6 +105,7 @@ export class Mount {
       this.stopping = (async () => {
         if (this.watcher) clearInterval(this.watcher);
         debug('unmounted; closing the store');
+        await this.opened.closing().catch((e) => debug('lock: %s', e));
         // fuse-native's own unmount is lazy and harmless once the kernel has let go
         await promisify(this.fuse.unmount.bind(this.fuse))().catch(() => undefined);
         await this.handlers.stopSchedules();

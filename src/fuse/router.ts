@@ -10,6 +10,7 @@
 import { constants as osConstants } from 'os';
 import type { Operations } from 'fuse-native';
 import { Store } from '../engine/store';
+import { guard } from './guard';
 import { Handlers } from './handlers';
 
 const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
@@ -43,6 +44,11 @@ export class StoreHandlers {
     await Promise.all([...this.views.values()].map((v) => v.stopSchedules()));
   }
 
+  /** A failure of the whole mount (the process's own): every control file's status shows it. */
+  fail(what: string, e: unknown): void {
+    for (const v of this.views.values()) v.fail(what, e);
+  }
+
   /** The operations object for fuse-native. */
   operations(): Operations {
     if (!this.store.named) return this.view().operations();
@@ -64,7 +70,7 @@ export class StoreHandlers {
       };
     const out: Record<string, unknown> = {};
     for (const op of Object.keys(any)) out[op] = route(op as keyof Operations);
-    return out as Operations;
+    return guard(out as Operations, (op, path, e) => this.fail(`${op} ${path}`, e));
   }
 
   /** The root of a store of named origins: a directory of their directories. */

@@ -118,4 +118,36 @@ describe('failing devices', () => {
       message: expect.stringMatching(/reopen the store/),
     });
   });
+
+  // background work fails where no caller waits: the status says so, the store turns
+  // read-only, and nothing is thrown at the process
+  test('held writes that cannot reach the origin: the fault is the status, the store read-only', async () => {
+    const { cow, store } = await setup();
+    cow.failWrites = true;
+    await store.volume().write('origin', Buffer.alloc(CHUNK, 0xee), 5 * CHUNK); // held for its copy-out
+    await expect(store.idle()).rejects.toMatchObject({ errno: 'EIO' });
+    cow.failWrites = false;
+    const fault = store.volume().status().fault;
+    expect(fault).toMatchObject({ errno: 'EIO', message: expect.stringMatching(/^read-only since held writes: /) });
+    await expect(store.volume().create('b')).rejects.toMatchObject({ code: 'FAILED' });
+  });
+
+  test('rollback copying that fails: the origin answers EIO, the store is read-only, a reopen resumes', async () => {
+    const { origin, store, before, reopen, read } = await setup();
+    origin.failWrites = true; // the copying writes the snapshot's data to the origin
+    await store.volume().rollback('a');
+    await expect(store.idle()).rejects.toMatchObject({ errno: 'EIO' });
+    const s = store.volume().status();
+    expect(s.fault?.message).toMatch(/^read-only since the rollback to a: /);
+    expect(s.rollback).toMatchObject({ id: 'a' });
+    await expect(read(store, 'origin')).rejects.toMatchObject({ errno: 'EIO' });
+    await expect(store.volume().create('b')).rejects.toMatchObject({ code: 'FAILED' });
+    origin.failWrites = false;
+    await store.close();
+    const again = await reopen();
+    await again.idle();
+    expect((await read(again, 'origin')).equals(before.a)).toBe(true);
+    expect((await read(again, 'a')).equals(before.a)).toBe(true);
+    await again.close();
+  });
 });
