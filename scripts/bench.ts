@@ -343,7 +343,7 @@ class SnapfuseMount {
 
   /** Peak and current resident memory of the mount daemon, in MiB. */
   memory(): { peakMiB: number; endMiB: number } {
-    const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+    const pid = parseInt(readFileSync(this.lockFile, 'utf8'), 10); // "<pid> serving <mountpoint>"
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]);
     return { peakMiB: kib('VmHWM') / 1024, endMiB: kib('VmRSS') / 1024 };
@@ -391,7 +391,7 @@ class SnapfuseMount {
     const deadline = Date.now() + 60_000;
     while (existsSync(this.lockFile) && Date.now() < deadline) await sleep(100);
     if (!existsSync(this.lockFile)) return;
-    const pid = Number(readFileSync(this.lockFile, 'utf8').trim());
+    const pid = parseInt(readFileSync(this.lockFile, 'utf8'), 10); // "<pid> serving <mountpoint>"
     console.error(`bench: the daemon ${pid} did not exit after the unmount; SIGTERM`);
     if (pid > 0) process.kill(pid, 'SIGTERM');
   }

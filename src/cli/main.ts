@@ -13,6 +13,7 @@ import { addOriginFile, formatFiles, isNamedStore, openFiles } from '../engine/o
 import { chosenOrigin, ORIGIN_OPTION, originOptions, parseOriginOption, storeFilesOf } from './store-args';
 import { parseSize } from './sizes';
 import { daemonFinished, runMount, MountArgs } from './mount-command';
+import { runUnmount } from './unmount-command';
 import { controlCommand, followProgress, listSnapshots, originDirs, readStatus } from './control-client';
 import { runCheck } from './check-command';
 import { formatRanges, parseStatus, StatusInput } from '../fuse/control';
@@ -154,6 +155,17 @@ export function cli(argv: string[]): Argv {
         const { origin, cow, paths } = store;
         await runMount({ ...(a as unknown as MountArgs), origin, cow, paths, mountpoint: files[files.length - 1] });
       },
+    )
+    .command(
+      ['unmount <mountpoint>', 'umount'],
+      'unmount, and return once the daemon has committed everything and exited',
+      (y) =>
+        y.positional('mountpoint', { type: 'string', demandOption: true }).option('lazy', {
+          type: 'boolean',
+          default: false,
+          describe: 'detach now even while images are in use (umount -l); waits for the daemon all the same',
+        }),
+      (a) => runUnmount(a.mountpoint, a.lazy),
     )
     .command(
       'create <mountpoint> [id]',

@@ -122,7 +122,7 @@ export class World {
     }
     try {
       for (const f of readdirSync(this.lockDir)) {
-        const pid = Number(readFileSync(join(this.lockDir, f), 'utf8'));
+        const pid = parseInt(readFileSync(join(this.lockDir, f), 'utf8'), 10); // "<pid> [serving <mnt>|closing]"
         if (pid) spawnSync('kill', ['-9', String(pid)]);
       }
     } catch {

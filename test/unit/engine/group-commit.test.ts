@@ -1,6 +1,26 @@
 import { MemoryDevice } from '../../../src/block/memory-device';
 import { Store } from '../../../src/engine/store';
 
+/** A memory device whose flushes wait, while held, until released. */
+class HeldFlushDevice extends MemoryDevice {
+  private gate: Promise<void> | null = null;
+  private open: () => void = () => undefined;
+
+  hold(): void {
+    this.gate = new Promise((r) => (this.open = r));
+  }
+
+  release(): void {
+    this.gate = null;
+    this.open();
+  }
+
+  override async flush(): Promise<void> {
+    if (this.gate) await this.gate;
+    return super.flush();
+  }
+}
+
 async function store(): Promise<Store> {
   const origin = new MemoryDevice(Buffer.alloc(64 * 4096, 1));
   const cow = new MemoryDevice(4 << 20);
@@ -41,11 +61,14 @@ describe('copy-out and group commit', () => {
   test('first writes after a snapshot are held, not waiting for their copy; the origin file changes after the commit', async () => {
     const originBytes = Buffer.alloc(64 * 4096, 1);
     const origin = new MemoryDevice(originBytes);
-    const cow = new MemoryDevice(4 << 20);
+    const cow = new HeldFlushDevice(4 << 20);
     await Store.format(origin, cow, { chunkSize: 4096 });
     const s = await Store.open(origin, cow, { commitInterval: 0 });
     await s.volume().create('a');
     const before = s.status();
+    // the COW's flushes wait until let go: the copy-out's commit cannot end before that,
+    // whatever the timing, so the writes below return while it is still to come
+    cow.hold();
     await s.volume().write('origin', Buffer.alloc(100, 2), 7 * 4096 + 50);
     await s.volume().write('origin', Buffer.alloc(100, 3), 7 * 4096 + 100); // a second write to the held chunk
     expect(s.status().commits).toBe(before.commits);
@@ -57,7 +80,11 @@ describe('copy-out and group commit', () => {
     const seen = Buffer.alloc(4096);
     await s.volume().read('origin', seen, 7 * 4096);
     expect(seen.equals(expected)).toBe(true);
-    await s.volume().sync();
+    const synced = s.volume().sync();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(file().equals(Buffer.alloc(4096, 1))).toBe(true); // still not: its commit is not durable
+    cow.release();
+    await synced;
     expect(s.status().copyOuts - before.copyOuts).toBe(1);
     expect(file().equals(expected)).toBe(true);
     await s.volume().read('a', seen, 7 * 4096);

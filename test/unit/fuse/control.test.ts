@@ -362,6 +362,7 @@ const sample: StatusInput = {
   space: { data: 786432, exclusive: 655360, shared: 131072, unread: 0 },
   accounting: 0.5,
   schedules: [{ name: 'hourly', every: 3600, keep: 24, next: new Date('2026-11-22T06:01:02Z') }],
+  daemon: 4242,
 };
 
 const idle: StatusInput = {
@@ -377,6 +378,7 @@ const idle: StatusInput = {
   space: null,
   accounting: null,
   schedules: [],
+  daemon: null,
 };
 
 describe('control status', () => {
@@ -394,14 +396,15 @@ describe('control status', () => {
         'space 786432 655360 131072 0\n' +
         'accounting 50%\n' +
         'schedules 1\n' +
-        'schedule hourly 1h 24 2026-11-22T06:01:02Z\n',
+        'schedule hourly 1h 24 2026-11-22T06:01:02Z\n' +
+        'daemon 4242\n',
     );
   });
 
   test('nothing running and no error is shown with "-"', () => {
     expect(formatStatus(idle)).toBe(
       'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 0\nreclaim -\nrollback - -\nerror -\n' +
-        'space -\naccounting -\nschedules 0\n',
+        'space -\naccounting -\nschedules 0\ndaemon -\n',
     );
     expect(parseStatus(formatStatus(idle))).toEqual(idle);
   });
@@ -541,6 +544,7 @@ describe('control status', () => {
       }),
       { maxLength: 8 },
     ),
+    daemon: fc.option(fc.integer({ min: 1, max: 2 ** 31 })),
   });
 
   test('formatStatus then parseStatus gives back the input', () => {
