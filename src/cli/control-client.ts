@@ -10,7 +10,26 @@ function controlPath(mountpoint: string): string {
   return join(mountpoint, 'control');
 }
 
+/**
+ * The status text. The control file goes through the kernel's page cache, which a
+ * concurrent writer of a command, or a status that changes between two reads of one
+ * `cat`, can leave torn for a moment: a text that does not parse is read again.
+ */
 export async function readStatus(mountpoint: string): Promise<string> {
+  let text = '';
+  for (let attempt = 0; attempt < 10; attempt++) {
+    text = await readControl(mountpoint);
+    try {
+      parseStatus(text);
+      return text;
+    } catch {
+      await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+    }
+  }
+  return text; // still torn: the caller's parse says what is wrong with it
+}
+
+async function readControl(mountpoint: string): Promise<string> {
   try {
     return await fs.readFile(controlPath(mountpoint), 'utf8');
   } catch (e) {

@@ -52,8 +52,11 @@ export class Handlers {
   // newest background failure if that came later
   private lastError: Fault | null = null;
   // a diff's text, made when its size is asked (a lookup, before the open) and read from
-  // until it is asked again: the size the kernel holds is that text's
+  // until it is asked again: the size the kernel holds is that text's. While the file is
+  // open its text stays, so that every read of it (cat reads again at the end, after a
+  // stat) sees one text, not pieces of two
   private readonly diffText = new Map<string, Buffer>();
+  private readonly diffOpens = new Map<string, number>();
 
   constructor(private readonly volume: Volume) {}
 
@@ -254,6 +257,8 @@ export class Handlers {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind !== 'diff') return cb(0, this.stat(node));
+        const kept = this.diffOpens.has(path) ? this.diffText.get(path) : undefined;
+        if (kept) return cb(0, this.stat(node, kept.length));
         this.makeDiff(path, node.from, node.to).then(
           (text) => cb(0, this.stat(node, text.length)),
           (e: unknown) => {
@@ -296,10 +301,17 @@ export class Handlers {
         if (node.kind === 'root' || node.kind === 'dir') return cb(E('EISDIR'));
         if (node.kind === 'diff' && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
+        else if (node.kind === 'diff') this.diffOpens.set(path, (this.diffOpens.get(path) ?? 0) + 1);
         else this.renderStatus();
         cb(0, this.nextFd++);
       },
       release: (path, _fd, cb) => {
+        const opens = this.diffOpens.get(path);
+        if (opens !== undefined) {
+          if (opens > 1) this.diffOpens.set(path, opens - 1);
+          else this.diffOpens.delete(path);
+          return cb(0);
+        }
         const node = this.resolve(path) ?? this.imageOfPath(path);
         if (node?.kind === 'image') {
           const n = (this.opens.get(node.image) ?? 1) - 1;
