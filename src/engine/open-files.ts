@@ -10,6 +10,8 @@ import { FormatOptions, OpenOptions, OriginIdentity, OriginOpener, Store } from 
 
 export interface OpenedStore {
   store: Store;
+  /** The COW and each origin file, as opened: what a new origin must not be. */
+  files: readonly Seen[];
   /** Tell other openers this store serves the mount at `mountpoint`. */
   serving(mountpoint: string): Promise<void>;
   /** Tell other openers this store is being closed: they wait for it instead of refusing. */
@@ -36,6 +38,34 @@ function identityOf(dev: FileDevice): OriginIdentity {
   const s = dev.stat;
   return s.isBlockDevice ? { dev: 0, ino: 0, rdev: s.rdev } : { dev: s.dev, ino: s.ino, rdev: 0 };
 }
+
+const sameFile = (a: OriginIdentity, b: OriginIdentity) => a.dev === b.dev && a.ino === b.ino && a.rdev === b.rdev;
+
+/** A file (same device and inode) or block device (same number) seen by a store, and what it is there. */
+export interface Seen {
+  what: string; // "origin a", "the origin", "the COW"
+  path: string;
+  identity: OriginIdentity;
+}
+
+/**
+ * Refuse one file as two origins, or the COW as one of its own origins: writes to one
+ * would be copy-outs of the other's data, or overwrite the store's own metadata.
+ */
+function assertDistinct(files: Seen[]): void {
+  for (let i = 1; i < files.length; i++) {
+    const twin = files.slice(0, i).find((f) => sameFile(f.identity, files[i].identity));
+    if (!twin) continue;
+    const [a, b] = twin.what === 'the COW' ? [files[i], twin] : [twin, files[i]];
+    throw StoreError.invalid(
+      b.what === 'the COW'
+        ? `${a.what} (${a.path}) is the COW itself: a store cannot hold its own origin`
+        : `${b.what} (${b.path}) is the same file as ${a.what} (${a.path})`,
+    );
+  }
+}
+
+const cowSeen = (cow: FileDevice, path: string): Seen => ({ what: 'the COW', path, identity: identityOf(cow) });
 
 /** Run `fn` holding the store's lock and its COW open; both are given back if it fails. */
 async function withCow<T>(
@@ -77,6 +107,7 @@ export async function formatFiles(
     if (typeof origins === 'string') {
       const dev = await FileDevice.open(origins);
       opened.push(dev);
+      assertDistinct([cowSeen(cow, cowPath), { what: 'the origin', path: origins, identity: identityOf(dev) }]);
       await Store.format(dev, cow, { ...opts, originIdentity: identityOf(dev) });
     } else {
       const named = [];
@@ -85,6 +116,7 @@ export async function formatFiles(
         opened.push(device);
         named.push({ name: o.name, device, path: resolve(o.path), identity: identityOf(device) });
       }
+      assertDistinct([cowSeen(cow, cowPath), ...named.map((o) => ({ what: `origin ${o.name}`, ...o }))]);
       await Store.format(named, cow, opts);
     }
     await Promise.all(opened.map((d) => d.close()));
@@ -98,20 +130,27 @@ export async function openFiles(files: StoreFiles, opts: OpenOptions = {}, lockW
     files.cow,
     async (cow, lock, opened) => {
       let store: Store;
+      const seen: Seen[] = [cowSeen(cow, files.cow)];
       if (files.origin !== undefined) {
         const dev = await FileDevice.open(files.origin);
         opened.push(dev);
+        seen.push({ what: 'the origin', path: files.origin, identity: identityOf(dev) });
+        assertDistinct(seen);
         store = await Store.open(dev, cow, { ...opts, originIdentity: identityOf(dev) });
       } else {
         const opener: OriginOpener = async (o) => {
-          const device = await openOrigin(o.name, files.paths?.get(o.name) ?? o.path);
+          const path = files.paths?.get(o.name) ?? o.path;
+          const device = await openOrigin(o.name, path);
           opened.push(device);
+          seen.push({ what: `origin ${o.name}`, path, identity: identityOf(device) });
+          assertDistinct(seen);
           return { device, identity: identityOf(device) };
         };
         store = await Store.open(opener, cow, opts);
       }
       return {
         store,
+        files: seen,
         serving: (mountpoint) => lock.serving(mountpoint),
         closing: () => lock.closing(),
         close: async () => {
@@ -137,6 +176,9 @@ export async function addOriginFile(files: StoreFiles, o: OriginFile, first?: Or
     const device = await openOrigin(o.name, o.path);
     try {
       const named = { name: o.name, device, path: resolve(o.path), identity: identityOf(device) };
+      const unnamed = first && opened.files.find((f) => f.what === 'the origin');
+      const known = opened.files.map((f) => (f === unnamed ? { ...f, what: `origin ${first!.name}` } : f));
+      assertDistinct([...known, { what: `origin ${o.name}`, ...named }]);
       await opened.store.addOrigin(named, first && { name: first.name, path: resolve(first.path) });
     } catch (e) {
       await device.close();
