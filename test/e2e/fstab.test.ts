@@ -2,7 +2,7 @@
 // runs /sbin/mount.fuse for the type fuse.snapfuse, which runs `snapfuse <cow>
 // <mountpoint> -o <options>` from the PATH. The helper's refusals are single lines.
 import { spawnSync } from 'child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { canMount, CLI, until, World } from '../helpers/e2e';
 
@@ -11,15 +11,25 @@ const d = canMount && existsSync('/sbin/mount.fuse') ? describe : describe.skip;
 
 d('an fstab line', () => {
   const w = new World();
-  afterAll(() => w.cleanup());
-
-  // `snapfuse` on the PATH, as `npm link` or a package puts it
+  // `snapfuse` on the PATH, as `npm link` or a package puts it. mount(8) runs its helper
+  // with PATH taken out of the environment (util-linux sanitizes it), so /bin/sh looks in
+  // its default PATH: a link in /usr/local/bin, made for this test if none is there.
+  const LINK = '/usr/local/bin/snapfuse';
+  let linked = false;
+  afterAll(() => {
+    if (linked) rmSync(LINK, { force: true });
+    w.cleanup();
+  });
   const path = () => {
     const bin = w.path('bin');
     if (!existsSync(bin)) {
       mkdirSync(bin);
       chmodSync(CLI, 0o755);
       symlinkSync(CLI, join(bin, 'snapfuse'));
+      if (!existsSync(LINK)) {
+        symlinkSync(CLI, LINK);
+        linked = true;
+      }
     }
     return `${bin}:${process.env.PATH}`;
   };
