@@ -15,6 +15,7 @@ import { chunkShares, ChunkEntry, ChunkShares } from '../snap/shares';
 import { TreeObserver, Version } from '../snap/version-tree';
 import type { Core } from './core';
 import { Faults } from './faults';
+import { backgroundTurn, sliceEnds } from '../util/time-slice';
 
 const debug = createDebug('snapfuse:accounting');
 const BATCH_CHUNKS = 4096; // chunks counted per turn of the metadata lock
@@ -243,6 +244,8 @@ export class Accounting implements TreeObserver {
       this.cursor = 0;
       try {
         while (this.cursor < Infinity && this.losses === losses && !this.stopping) {
+          await backgroundTurn();
+          if (this.losses !== losses || this.stopping) break;
           await core.meta.run(() => this.countBatch(fresh));
           this.progress = this.cursor === Infinity ? 1 : core.keyProgress(this.cursor);
           await new Promise((r) => setImmediate(r));
@@ -265,11 +268,12 @@ export class Accounting implements TreeObserver {
     let key = -1;
     let group: ChunkEntry[] = [];
     let n = 0;
+    const enough = sliceEnds();
     for await (const [k1, vid, value] of exceptions.tree.entries([this.cursor, 0], [Number.MAX_SAFE_INTEGER, 0])) {
       if (k1 !== key) {
         if (group.length) into.apply(chunkShares(versions, group), 1, this.core.splitKey(key).origin);
         group = [];
-        if (++n > BATCH_CHUNKS) {
+        if (++n > BATCH_CHUNKS || (n > 1 && enough())) {
           this.cursor = k1;
           return;
         }

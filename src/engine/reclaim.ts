@@ -18,6 +18,7 @@ import { ExceptionKind, unpackException, VersionKind, VersionState } from '../fo
 import { Version, VersionTree } from '../snap/version-tree';
 import { Core } from './core';
 import { Faults } from './faults';
+import { backgroundTurn, sliceEnds } from '../util/time-slice';
 
 const debug = createDebug('snapfuse:reclaim');
 const BATCH_ENTRIES = 4096; // chunks scanned per commit
@@ -126,11 +127,19 @@ export class Reclaimer {
 
   private async batch(plan: PassPlan): Promise<void> {
     const { core } = this;
+    await backgroundTurn();
     // the chunks from the cursor on that hold an entry of a version this pass affects
     const { keys, scanned } = await core.meta.run(() =>
-      core.exceptions.chunkKeys(core.bg.reclaimCursor, Number.MAX_SAFE_INTEGER, BATCH_ENTRIES, (vid) => plan.has(vid)),
+      core.exceptions.chunkKeys(
+        core.bg.reclaimCursor,
+        Number.MAX_SAFE_INTEGER,
+        BATCH_ENTRIES,
+        (vid) => plan.has(vid),
+        sliceEnds(),
+      ),
     );
     for (const key of keys) {
+      await backgroundTurn();
       const unlock = await core.chunks.acquire(key, true);
       try {
         await core.meta.run(() => core.accounting.change(key, () => this.reclaimChunk(key, plan)));

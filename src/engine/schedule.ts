@@ -70,6 +70,8 @@ export interface ScheduleHost {
   taken(name: string): ReadonlyArray<{ id: string; created: Date }>;
   create(id: string, schedule: string): Promise<void>;
   delete(id: string): Promise<void>;
+  /** A turn failed outside its creates and deletes (which report their own refusals). */
+  fail(e: unknown): void;
 }
 
 export class Scheduler {
@@ -88,10 +90,12 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (this.running) return; // it sets the next timer when it ends
-    this.running = this.tick().finally(() => {
-      this.running = null;
-      this.arm();
-    });
+    this.running = this.tick()
+      .catch((e: unknown) => this.host.fail(e))
+      .finally(() => {
+        this.running = null;
+        this.arm();
+      });
   }
 
   async stop(): Promise<void> {

@@ -43,7 +43,7 @@ function testFaults(spec = process.env.SNAPFUSE_TEST_FAULT ?? ''): TestFault[] {
 }
 
 /** `ops`, each operation guarded; every operation takes the path first and the callback last. */
-export function guard(ops: Operations, report: Report): Operations {
+export function guard(ops: Operations, report: Report, onRequest?: (op: string, path: string) => void): Operations {
   const faults = testFaults();
   const out: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops) as Array<[string, (...args: unknown[]) => void]>) {
@@ -57,6 +57,7 @@ export function guard(ops: Operations, report: Report): Operations {
         cb(...result);
       };
       try {
+        onRequest?.(name, path);
         const fault = faults.find((f) => f.left > 0 && f.op === name && f.path === path);
         if (fault) {
           fault.left--;

@@ -19,8 +19,9 @@ import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, SnapshotInfo, Volume } from '../engine/store';
 import type { Fault } from '../engine/faults';
 import { Scheduler, ScheduleHost } from '../engine/schedule';
-import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLine, statusFrame } from './control';
+import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLineFrame, statusFrame } from './control';
 import { errnoOf, guard } from './guard';
+import { foreground } from '../util/time-slice';
 
 const debug = createDebug('snapfuse:fuse');
 const O_ACCMODE = 3; // the access mode bits of open flags; not in fs.constants
@@ -46,7 +47,7 @@ export class Handlers {
   // the snapshot lines, kept made: with thousands of snapshots, joining strings (ropes)
   // cost milliseconds on every change to the status; bytes are copied in one pass
   private snapshotLines: { key: string; count: number; bytes: Buffer } | null = null;
-  private readonly lineOf = new WeakMap<SnapshotInfo, { exclusive: number; shared: number; bytes: Buffer }>();
+  private readonly lineOf = new WeakMap<SnapshotInfo, KeptLine>();
   private readonly scheduler = new Scheduler(this.scheduleHost());
   // the newest failure of a command or request here; the status shows it, or the store's
   // newest background failure if that came later
@@ -75,16 +76,14 @@ export class Handlers {
       const lines = s.snapshots.map((x) => {
         const space = this.volume.space(x.id);
         let line = this.lineOf.get(x);
-        if (line?.exclusive !== space.exclusive || line.shared !== space.shared) {
-          const status = {
-            ...x,
-            exclusiveBytes: space.exclusive,
-            sharedBytes: space.shared,
-            state: 'valid' as const,
-            schedule: x.schedule || null,
-          };
-          line = { ...space, bytes: Buffer.from(`${snapshotLine(status)}\n`) };
+        if (!line) {
+          line = { frame: snapshotLineFrame({ ...x, schedule: x.schedule || null }), exclusive: -1, shared: -1 };
           this.lineOf.set(x, line);
+        }
+        if (line.exclusive !== space.exclusive || line.shared !== space.shared || !line.bytes) {
+          line.bytes = Buffer.from(`${line.frame.line(space.exclusive, 'valid', space.shared)}\n`);
+          line.exclusive = space.exclusive;
+          line.shared = space.shared;
         }
         return line.bytes;
       });
@@ -158,6 +157,7 @@ export class Handlers {
       taken: (name) => this.volume.taken(name),
       create: (id, schedule) => this.recorded(() => this.volume.create(id, ORIGIN_IMAGE, schedule)),
       delete: (id) => this.recorded(() => this.deleteSnapshot(id)),
+      fail: (e) => this.fail('schedules', e),
     };
   }
 
@@ -242,7 +242,11 @@ export class Handlers {
         cb(errnoOf(e));
       });
     };
-    return guard(this.bareOperations(run), (op, path, e) => this.fail(`${op} ${path}`, e));
+    return guard(
+      this.bareOperations(run),
+      (op, path, e) => this.fail(`${op} ${path}`, e),
+      (_op, path) => path === '/control' && foreground(), // background work waits while a command runs
+    );
   }
 
   /** Record a failure of `what` for the status's error line. */
@@ -302,7 +306,7 @@ export class Handlers {
         if (node.kind === 'diff' && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
         else if (node.kind === 'diff') this.diffOpens.set(path, (this.diffOpens.get(path) ?? 0) + 1);
-        else this.renderStatus();
+        else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.renderStatus(); // what its reads will see
         cb(0, this.nextFd++);
       },
       release: (path, _fd, cb) => {
@@ -391,6 +395,14 @@ export class Handlers {
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
     return m ? { kind: 'image', image: m[1] } : null;
   }
+}
+
+/** A snapshot's status line, kept made: its fixed part, and the bytes for its last figures. */
+interface KeptLine {
+  frame: ReturnType<typeof snapshotLineFrame>;
+  exclusive: number;
+  shared: number;
+  bytes?: Buffer;
 }
 
 /** The later of two failures. */

@@ -39,12 +39,14 @@ export class ExceptionIndex {
     to: number,
     limit: number,
     wanted: (vid: number) => boolean = () => true,
+    enough: () => boolean = () => false,
   ): Promise<{ keys: number[]; scanned: number }> {
     const keys: number[] = [];
     let scanned = -1;
     let seen = 0;
     for await (const [k1, vid] of this.tree.entries([from, 0], [to, 0])) {
-      if (k1 !== scanned && ++seen > limit) break;
+      // `enough` may end the scan early, but never before one key is whole: progress
+      if (k1 !== scanned && (++seen > limit || (seen > 1 && enough()))) break;
       scanned = k1;
       if (keys[keys.length - 1] !== k1 && wanted(vid)) keys.push(k1);
     }
