@@ -106,7 +106,18 @@ export class Reclaimer {
     for (;;) {
       if (this.stopping) return;
       if (!core.bg.reclaimRunning && !(await this.startPass())) return;
-      const plan = await core.meta.run(async () => (core.passPlan = planPass(core.versions)));
+      // Copy-outs choose the version that keeps a chunk's old data, copy, then record it,
+      // all under the pin. One that chose a version this plan merges away before the plan
+      // existed, and recorded it after the pass went by that chunk, would leave its entry
+      // on a version the pass then removes: the snapshots below would read the origin's
+      // new data. So the plan is made between copy-outs; later ones give it to the heir.
+      const release = await core.pin.acquireExclusive();
+      let plan: PassPlan;
+      try {
+        plan = await core.meta.run(async () => (core.passPlan = planPass(core.versions)));
+      } finally {
+        release();
+      }
       while (core.bg.reclaimRunning && !this.stopping) await this.batch(plan);
     }
   }

@@ -46,7 +46,8 @@ export class Handlers {
   private statusKey = '';
   // the snapshot lines, kept made: with thousands of snapshots, joining strings (ropes)
   // cost milliseconds on every change to the status; bytes are copied in one pass
-  private snapshotLines: { key: string; count: number; bytes: Buffer } | null = null;
+  private snapshotLines: { key: string; figures: number; count: number; bytes: Buffer } | null = null;
+  private figuresAt = 0; // when the snapshot lines' figures were last made from the accounting
   private readonly lineOf = new WeakMap<SnapshotInfo, KeptLine>();
   private readonly scheduler = new Scheduler(this.scheduleHost());
   // the newest failure of a command or request here; the status shows it, or the store's
@@ -70,16 +71,24 @@ export class Handlers {
   renderStatus(): Buffer {
     const s = this.volume.status();
     // a line per snapshot, kept per snapshot: with thousands, a status is made often
-    // (every stat of control) and only a line whose facts changed is made again
-    const key = `${this.volume.snapshotsChanged}/${this.volume.spaceChanged}`;
+    // (every stat of control) and only a line whose facts changed is made again. While
+    // reclaim or a recount runs, every step of theirs moves the figures of many snapshots:
+    // those are then made again at most once a second (the totals stay exact)
+    const now = Date.now();
+    const settling = s.reclaim !== null || s.accounting !== null;
+    const refresh = !settling || now - this.figuresAt >= FIGURES_WHILE_SETTLING_MS;
+    const figures = refresh ? this.volume.spaceChanged : (this.snapshotLines?.figures ?? this.volume.spaceChanged);
+    const key = `${this.volume.snapshotsChanged}/${figures}`;
     if (this.snapshotLines?.key !== key) {
+      if (figures === this.volume.spaceChanged) this.figuresAt = now;
       const lines = s.snapshots.map((x) => {
-        const space = this.volume.space(x.id);
         let line = this.lineOf.get(x);
         if (!line) {
           line = { frame: snapshotLineFrame({ ...x, schedule: x.schedule || null }), exclusive: -1, shared: -1 };
           this.lineOf.set(x, line);
-        }
+        } else if (line.bytes && line.figures === figures) return line.bytes;
+        const space = this.volume.space(x.id);
+        line.figures = figures;
         if (line.exclusive !== space.exclusive || line.shared !== space.shared || !line.bytes) {
           line.bytes = Buffer.from(`${line.frame.line(space.exclusive, 'valid', space.shared)}\n`);
           line.exclusive = space.exclusive;
@@ -87,7 +96,7 @@ export class Handlers {
         }
         return line.bytes;
       });
-      this.snapshotLines = { key, count: lines.length, bytes: Buffer.concat(lines) };
+      this.snapshotLines = { key, figures, count: lines.length, bytes: Buffer.concat(lines) };
     }
     const input = {
       originSize: s.originSize,
@@ -127,7 +136,7 @@ export class Handlers {
           break;
         case 'rollback':
           this.volume.snapshotExists(cmd.id);
-          if (this.isOpen(ORIGIN_IMAGE)) throw new StoreError('BUSY', 'the origin is open');
+          if (!(await this.closed(ORIGIN_IMAGE))) throw new StoreError('BUSY', 'the origin is open');
           await this.volume.rollback(cmd.id);
           break;
         case 'schedule':
@@ -163,8 +172,21 @@ export class Handlers {
 
   private async deleteSnapshot(id: string): Promise<void> {
     this.volume.snapshotExists(id);
-    if (this.isOpen(id)) throw new StoreError('BUSY', `snapshot ${id} is open`);
+    if (!(await this.closed(id))) throw new StoreError('BUSY', `snapshot ${id} is open`);
     await this.volume.delete(id);
+  }
+
+  /**
+   * Is this image closed, or does it close within a moment? The kernel sends the RELEASE
+   * of a file after close() has returned: `md5sum x.img; echo delete x > control` must
+   * not find x open.
+   */
+  private async closed(image: string): Promise<boolean> {
+    for (let waited = 0; this.isOpen(image); waited += 10) {
+      if (waited >= LATE_RELEASE_MS) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return true;
   }
 
   /** Run a command: its error, or none, becomes the status's last error. */
@@ -402,8 +424,13 @@ interface KeptLine {
   frame: ReturnType<typeof snapshotLineFrame>;
   exclusive: number;
   shared: number;
+  figures?: number; // the accounting's generation they were made at
   bytes?: Buffer;
 }
+
+const FIGURES_WHILE_SETTLING_MS = 1000;
+/** How long a delete or rollback waits for the kernel's late RELEASE of an image just closed. */
+const LATE_RELEASE_MS = 200;
 
 /** The later of two failures. */
 function newest(a: Fault | null, b: Fault | null): Fault | null {
