@@ -21,7 +21,9 @@ import { Faults } from './faults';
 import { backgroundTurn, sliceEnds } from '../util/time-slice';
 
 const debug = createDebug('snapfuse:reclaim');
-const BATCH_ENTRIES = 4096; // chunks scanned per commit
+// chunks scanned per commit: a commit of a few hundred chunks' changes is written in a few ms, so a
+// delete or create that comes while one is written does not wait long for it
+const BATCH_ENTRIES = 512;
 
 /** What a pass does to each version it affects: null = removed, else the heir. */
 export type PassPlan = Map<number, Version | null>;
