@@ -60,8 +60,6 @@ export class Handlers {
   // stat) sees one text, not pieces of two
   private readonly diffText = new Map<string, Buffer>();
   private readonly diffOpens = new Map<string, number>();
-  // the status each open of control for reading took: its fstat and reads give that text
-  private readonly statusOf = new Map<number, Buffer>();
 
   constructor(private readonly volume: Volume) {}
 
@@ -346,23 +344,10 @@ export class Handlers {
         if (node.kind === 'diff' && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
         else if (node.kind === 'diff') this.diffOpens.set(path, (this.diffOpens.get(path) ?? 0) + 1);
-        const fd = this.nextFd++;
-        // what this open's fstat and reads see: one text, whatever changes meanwhile
-        if (node.kind === 'control' && (flags & O_ACCMODE) !== constants.O_WRONLY)
-          this.statusOf.set(fd, this.renderStatus());
-        cb(0, fd);
+        else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.renderStatus(); // what its reads will see
+        cb(0, this.nextFd++);
       },
-      fgetattr: (path, fd, cb) => {
-        const text = this.statusOf.get(fd);
-        const node = this.resolve(path);
-        if (text && node?.kind === 'control') return cb(0, { ...this.stat(node), size: text.length });
-        if (!node) return cb(E('ENOENT'));
-        if (node.kind !== 'diff') return cb(0, this.stat(node));
-        const kept = this.diffText.get(path);
-        cb(0, this.stat(node, kept?.length ?? 0));
-      },
-      release: (path, fd, cb) => {
-        this.statusOf.delete(fd);
+      release: (path, _fd, cb) => {
         const opens = this.diffOpens.get(path);
         if (opens !== undefined) {
           if (opens > 1) this.diffOpens.set(path, opens - 1);
@@ -377,11 +362,11 @@ export class Handlers {
         }
         cb(0);
       },
-      read: (path, fd, buf, len, pos, cb) => {
+      read: (path, _fd, buf, len, pos, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'control' || node.kind === 'diff') {
-          const text = node.kind === 'control' ? (this.statusOf.get(fd) ?? this.statusText) : this.diffText.get(path);
+          const text = node.kind === 'control' ? this.statusText : this.diffText.get(path);
           if (!text) return cb(0);
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }

@@ -77,7 +77,6 @@ export class StoreHandlers {
   private root(op: keyof Operations, cb: (r: number, ...more: unknown[]) => void): void {
     switch (op) {
       case 'getattr':
-      case 'fgetattr':
         return cb(0, {
           mode: S_IFDIR | 0o755,
           size: 4096,
