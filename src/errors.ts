@@ -62,6 +62,11 @@ export class StoreError extends Error {
     return new StoreError('IO_ERROR', message, { cause });
   }
 
+  /** `e` itself if it is one; anything else (a bug, a library's error) as IO_ERROR with its message. */
+  static of(e: unknown): StoreError {
+    return e instanceof StoreError ? e : StoreError.io(e instanceof Error ? e.message : String(e), e);
+  }
+
   static noSpace(message = 'the COW store is full'): StoreError {
     return new StoreError('NO_SPACE', message);
   }

@@ -28,9 +28,6 @@ export interface StoreLock {
   release(): Promise<void>;
 }
 
-/** Told, once, that an opener waits for a holder that is closing. */
-export type LockNotice = (message: string) => void;
-
 interface Holder {
   pid: number;
   closing: boolean;
@@ -38,12 +35,12 @@ interface Holder {
 }
 
 /** Who holds the lock, as its file says; null if the file is gone. */
-async function holderOf(file: string, mounts: () => Promise<Set<string>>): Promise<Holder | null> {
+async function holderOf(file: string): Promise<Holder | null> {
   const [text, st] = await Promise.all([fs.readFile(file, 'utf8').catch(() => null), fs.stat(file).catch(() => null)]);
   if (text === null || st === null) return null;
   const m = /^(\d+)(?: (closing|serving) ?(.*))?$/.exec(text.replace(/\n$/, ''));
   if (!m) return { pid: 0, closing: false, touched: st.mtimeMs };
-  const gone = m[2] === 'serving' && !(await mounts()).has(m[3]);
+  const gone = m[2] === 'serving' && !(await fuseMounts()).has(m[3]);
   // a serving daemon whose mount is gone closes from that moment on: its progress counts from then
   return { pid: Number(m[1]), closing: m[2] === 'closing' || gone, touched: gone ? Date.now() : st.mtimeMs };
 }
@@ -52,12 +49,7 @@ async function holderOf(file: string, mounts: () => Promise<Set<string>>): Promi
  * Take the lock of the store on `cowPath`, waiting up to `waitMs` for a holder that
  * serves it to finish, and for a holder that is closing as long as it makes progress.
  */
-export async function lockStore(
-  cowPath: string,
-  waitMs = 5000,
-  notice: LockNotice = (m) => process.stderr.write(`snapfuse: ${m}\n`),
-  mounts: () => Promise<Set<string>> = fuseMounts,
-): Promise<StoreLock> {
+export async function lockStore(cowPath: string, waitMs = 5000): Promise<StoreLock> {
   const st = await fs.stat(cowPath);
   const id = st.isBlockDevice() ? `rdev-${st.rdev}` : `${st.dev}-${st.ino}`;
   const file = join(LOCK_DIR, `${id}.lock`);
@@ -71,7 +63,7 @@ export async function lockStore(
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
-    const holder = await holderOf(file, mounts);
+    const holder = await holderOf(file);
     if (!holder) continue;
     if (!holder.pid || !isRunning(holder.pid)) {
       await fs.rm(file, { force: true });
@@ -80,7 +72,7 @@ export async function lockStore(
     const now = Date.now();
     const progressing = holder.closing && now - holder.touched < STALLED_MS && now - start < CLOSING_WAIT_MS;
     if (progressing && !told) {
-      notice(`waiting for process ${holder.pid}, which is closing the store (${cowPath})`);
+      process.stderr.write(`snapfuse: waiting for process ${holder.pid}, which is closing the store (${cowPath})\n`);
       told = true;
     }
     if (!progressing && now - start > waitMs) {

@@ -51,7 +51,7 @@ export class DataPath {
   constructor(
     private readonly core: Core,
     writeBack = DEFAULT_WRITE_BACK,
-    faults = new Faults(),
+    faults: Faults,
   ) {
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
     this.writeBack = new WriteBack(core, writeBack, this.buffers, (chunks) => this.copyOut(chunks), faults);

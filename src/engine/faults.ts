@@ -25,7 +25,7 @@ export class Faults {
    * no longer keep the copy-out rule, or the origin is half rolled back.
    */
   record(what: string, e: unknown, dataAtStake: boolean): void {
-    const err = e instanceof StoreError ? e : StoreError.io(e instanceof Error ? e.message : String(e), e);
+    const err = StoreError.of(e);
     debug('%s failed: %s', what, e instanceof Error ? e.stack : String(e));
     const message = `${what}: ${err.message}`;
     this.last = { errno: err.errno, message, at: Date.now() };

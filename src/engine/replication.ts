@@ -182,7 +182,7 @@ export async function receiveSnapshot(
   } catch (e) {
     await vol.discard(staged);
     await store.idle(); // the space the staged snapshot took comes back now
-    const why = e instanceof StoreError ? e : StoreError.io((e as Error).message);
+    const why = StoreError.of(e);
     throw new StoreError(why.code, `${why.message}; nothing was received, the store is as it was`, { cause: e });
   }
   return { name, base: base?.id ?? null, bytes, written };

@@ -211,7 +211,7 @@ export class Handlers {
       await run();
       this.lastError = null;
     } catch (e) {
-      const err = e instanceof StoreError ? e : StoreError.io((e as Error).message);
+      const err = StoreError.of(e);
       this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
       throw err;
     }
@@ -289,7 +289,7 @@ export class Handlers {
 
   /** Record a failure of `what` for the status's error line. */
   fail(what: string, e: unknown): void {
-    const err = e instanceof StoreError ? e : StoreError.io(e instanceof Error ? e.message : String(e));
+    const err = StoreError.of(e);
     this.lastError = { errno: err.errno, message: `${what}: ${err.message}`, at: Date.now() };
   }
 
