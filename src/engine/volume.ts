@@ -31,7 +31,7 @@ export interface VolumeStatus {
   totalBytes: number;
   freeBytes: number;
   usedBytes: number;
-  snapshots: readonly SnapshotInfo[];
+  snapshotCount: number;
   reclaim: number | null; // fraction done of the running reclaim pass (the store's)
   rollback: { id: string; done: number } | null; // this origin's running rollback: its snapshot, fraction done
   fault: Fault | null; // the newest failure of the store's background work
@@ -67,8 +67,9 @@ export interface VolumeHost {
 }
 
 export class Volume {
-  // the list of snapshots by name, kept in step with the version tree's changes
-  private listed: { key: number; byName: Map<string, SnapshotInfo>; list: readonly SnapshotInfo[] } | null = null;
+  // the live snapshots by name, in the list's order, following the version tree's log
+  private listed: { key: number; byName: Map<string, SnapshotInfo>; list: readonly SnapshotInfo[] | null } | null =
+    null;
   private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
   private bySchedule: { key: number; lists: Map<string, SnapshotInfo[]> } | null = null;
 
@@ -110,24 +111,50 @@ export class Volume {
 
   /** Live snapshots, oldest first. The list is shared until the next change: do not modify it. */
   snapshots(): readonly SnapshotInfo[] {
+    const listed = this.followList();
+    return (listed.list ??= [...listed.byName.values()]);
+  }
+
+  /** How many live snapshots there are: O(1) between changes. */
+  get snapshotCount(): number {
+    return this.followList().byName.size;
+  }
+
+  /**
+   * The changes to the list after generation `since` (`snapshotsChanged`), in order: a
+   * name and its snapshot now, or null where it is gone. Null if they are no longer kept.
+   * Done in order on a map by name, they give the list's order: a name set anew keeps
+   * its place, one that came back after it went is last.
+   */
+  snapshotChangesSince(since: number): Array<{ name: string; info: SnapshotInfo | null }> | null {
+    const { versions } = this.core;
+    const changes = versions.nameChangesSince(since);
+    if (!changes) return null;
+    const out: Array<{ name: string; info: SnapshotInfo | null }> = [];
+    for (const c of changes) {
+      if (c.origin !== this.origin) continue;
+      const v = c.gone ? undefined : versions.snapshot(this.origin, c.name);
+      out.push({ name: c.name, info: v ? this.info(v) : null });
+    }
+    return out;
+  }
+
+  private followList(): NonNullable<Volume['listed']> {
     const { versions } = this.core;
     const key = versions.namesChanged;
-    if (this.listed?.key === key) return this.listed.list;
-    const changes = this.listed && versions.nameChangesSince(this.listed.key);
-    let byName: Map<string, SnapshotInfo>;
+    if (this.listed?.key === key) return this.listed;
+    const changes = this.listed && this.snapshotChangesSince(this.listed.key);
     if (this.listed && changes) {
-      // the same steps on a map of the same order: a name set anew keeps its place, one
-      // that came back after it went is last
-      byName = this.listed.byName;
-      for (const c of changes) {
-        if (c.origin !== this.origin) continue;
-        const v = c.gone ? undefined : versions.snapshot(this.origin, c.name);
-        if (v) byName.set(c.name, this.info(v));
-        else byName.delete(c.name);
+      for (const { name, info } of changes) {
+        if (info) this.listed.byName.set(name, info);
+        else this.listed.byName.delete(name);
       }
-    } else byName = new Map(versions.snapshots(this.origin).map((v) => [v.name, this.info(v)]));
-    this.listed = { key, byName, list: [...byName.values()] };
-    return this.listed.list;
+      this.listed = { key, byName: this.listed.byName, list: null };
+    } else {
+      const byName = new Map(versions.snapshots(this.origin).map((v) => [v.name, this.info(v)]));
+      this.listed = { key, byName, list: null };
+    }
+    return this.listed;
   }
 
   /**
@@ -136,6 +163,15 @@ export class Volume {
    */
   space(id: string): SnapshotSpace {
     return this.core.accounting.of(this.leafOf(id));
+  }
+
+  /** Every snapshot's figures of this moment, to be read later (`space` of then). */
+  async spaceView(): Promise<(id: string) => SnapshotSpace | null> {
+    const of = await this.core.accounting.view();
+    return (id) => {
+      const v = this.core.versions.snapshot(this.origin, id);
+      return v ? of(v) : null;
+    };
   }
 
   /** The generation of the space figures, for caches of what is made from them. */
@@ -397,7 +433,7 @@ export class Volume {
       totalBytes: counts.total * BLOCK_SIZE,
       freeBytes: counts.free * BLOCK_SIZE,
       usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
-      snapshots: this.snapshots(),
+      snapshotCount: this.snapshotCount,
       reclaim: this.host.reclaimProgress(),
       rollback: this.host.rollbackOf(this.origin),
       fault: this.host.fault(),

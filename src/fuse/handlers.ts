@@ -16,12 +16,13 @@ import { constants as osConstants } from 'os';
 import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
-import { ORIGIN_IMAGE, SnapshotInfo, Volume } from '../engine/store';
+import { ORIGIN_IMAGE, Volume } from '../engine/store';
 import type { Fault } from '../engine/faults';
 import { Scheduler, ScheduleHost } from '../engine/schedule';
-import { formatRanges, MAX_COMMAND_BYTES, parseCommand, snapshotLineFrame, statusFrame } from './control';
+import { formatRanges, MAX_COMMAND_BYTES, parseCommand } from './control';
+import { StatusText } from './status-text';
 import { errnoOf, guard } from './guard';
-import { backgroundTurn, foreground } from '../util/time-slice';
+import { foreground } from '../util/time-slice';
 
 const debug = createDebug('snapfuse:fuse');
 const O_ACCMODE = 3; // the access mode bits of open flags; not in fs.constants
@@ -42,14 +43,6 @@ export class Handlers {
   private readonly opens = new Map<string, number>(); // image -> open handles
   private nextFd = 1;
   private readonly mounted = new Date();
-  private statusText = Buffer.alloc(0);
-  private statusKey = '';
-  // the snapshot lines, kept made: with thousands of snapshots, joining strings (ropes)
-  // cost milliseconds on every change to the status; bytes are copied in one pass
-  private snapshotLines: { key: string; figures: number; count: number; bytes: Buffer } | null = null;
-  private figuresAt = 0; // when the snapshot lines' figures were last made from the accounting
-  private refreshing: 'soon' | 'now' | null = null;
-  private readonly lineOf = new WeakMap<SnapshotInfo, KeptLine>();
   private readonly scheduler = new Scheduler(this.scheduleHost());
   // the newest failure of a command or request here; the status shows it, or the store's
   // newest background failure if that came later
@@ -61,81 +54,28 @@ export class Handlers {
   private readonly diffText = new Map<string, Buffer>();
   private readonly diffOpens = new Map<string, number>();
 
-  constructor(private readonly volume: Volume) {}
+  private readonly status: StatusText;
+
+  constructor(private readonly volume: Volume) {
+    this.status = new StatusText(
+      volume,
+      () => ({
+        lastError: this.lastError,
+        schedules: volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
+      }),
+      (e) => this.fail('status', e),
+    );
+  }
 
   /** Is this image open (by a loop device, a program...)? */
   isOpen(image: string): boolean {
     return (this.opens.get(image) ?? 0) > 0;
   }
 
-  /** The status as the control file shows it, rendered now. */
+  /** The status as the control file shows it, made now. */
   renderStatus(): Buffer {
-    const s = this.volume.status();
-    // a line per snapshot, kept per snapshot: with thousands, a status is made often
-    // (every stat of control) and only a line whose facts changed is made again. While
-    // reclaim or a recount runs, every step of theirs moves the figures of many snapshots:
-    // those are then made again at most once a second, and not for a request but once no
-    // command has come for a moment (at 10,000 snapshots it takes some 40 ms); the totals
-    // stay exact
-    const now = Date.now();
-    const settling = s.reclaim !== null || s.accounting !== null;
-    if (settling && !this.refreshing && now - this.figuresAt >= FIGURES_WHILE_SETTLING_MS) this.refreshSoon();
-    const refresh = !settling || this.refreshing === 'now';
-    const figures = refresh ? this.volume.spaceChanged : (this.snapshotLines?.figures ?? this.volume.spaceChanged);
-    const key = `${this.volume.snapshotsChanged}/${figures}`;
-    if (this.snapshotLines?.key !== key) {
-      if (figures === this.volume.spaceChanged) this.figuresAt = now;
-      const lines = s.snapshots.map((x) => {
-        let line = this.lineOf.get(x);
-        if (!line) {
-          line = { frame: snapshotLineFrame({ ...x, schedule: x.schedule || null }), exclusive: -1, shared: -1 };
-          this.lineOf.set(x, line);
-        } else if (line.bytes && line.figures === figures) return line.bytes;
-        const space = this.volume.space(x.id);
-        line.figures = figures;
-        if (line.exclusive !== space.exclusive || line.shared !== space.shared || !line.bytes) {
-          line.bytes = Buffer.from(`${line.frame.line(space.exclusive, 'valid', space.shared)}\n`);
-          line.exclusive = space.exclusive;
-          line.shared = space.shared;
-        }
-        return line.bytes;
-      });
-      this.snapshotLines = { key, figures, count: lines.length, bytes: Buffer.concat(lines) };
-    }
-    const input = {
-      originSize: s.originSize,
-      chunkSize: s.chunkSize,
-      totalBytes: s.totalBytes,
-      usedBytes: s.usedBytes,
-      freeBytes: s.freeBytes,
-      reclaim: s.reclaim,
-      rollback: s.rollback,
-      lastError: newest(this.lastError, s.fault),
-      space: s.space,
-      accounting: s.accounting,
-      schedules: this.volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
-      daemon: process.pid,
-    };
-    // the same facts give the same text: made again only when one changed
-    const statusKey = JSON.stringify({ ...input, snapshots: key });
-    if (statusKey !== this.statusKey) {
-      const { head, tail } = statusFrame(input, this.snapshotLines.count);
-      this.statusText = Buffer.concat([Buffer.from(head), this.snapshotLines.bytes, Buffer.from(tail)]);
-      this.statusKey = statusKey;
-    }
-    return this.statusText;
-  }
-
-  /** Make the snapshot lines' figures again once background work may run. */
-  private refreshSoon(): void {
-    this.refreshing = 'soon';
-    backgroundTurn()
-      .then(() => {
-        this.refreshing = 'now';
-        this.renderStatus();
-      })
-      .catch((e: unknown) => this.fail('status', e))
-      .finally(() => (this.refreshing = null));
+    this.status.update();
+    return this.status.bytes();
   }
 
   /** Carry out one control command; errors are recorded for the status and thrown. */
@@ -261,7 +201,7 @@ export class Handlers {
       return { ...base, mode: S_IFDIR | 0o755, size: 4096, nlink: 2, mtime: this.mounted };
     }
     if (node.kind === 'control') {
-      return { ...base, mode: S_IFREG | 0o600, size: this.renderStatus().length, mtime: new Date() };
+      return { ...base, mode: S_IFREG | 0o600, size: this.status.update(), mtime: new Date() };
     }
     if (node.kind === 'diff') return { ...base, mode: S_IFREG | 0o400, size: diffSize, mtime: new Date() };
     const created = this.volume.snapshot(node.image)?.created ?? this.mounted;
@@ -329,7 +269,7 @@ export class Handlers {
           blocks,
           bfree: free,
           bavail: free,
-          files: 2 + s.snapshots.length,
+          files: 2 + s.snapshotCount,
           ffree: 0,
           favail: 0,
           fsid: 0,
@@ -344,7 +284,7 @@ export class Handlers {
         if (node.kind === 'diff' && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
         else if (node.kind === 'diff') this.diffOpens.set(path, (this.diffOpens.get(path) ?? 0) + 1);
-        else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.renderStatus(); // what its reads will see
+        else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.status.update(); // what its reads will see
         cb(0, this.nextFd++);
       },
       release: (path, _fd, cb) => {
@@ -366,7 +306,7 @@ export class Handlers {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'control' || node.kind === 'diff') {
-          const text = node.kind === 'control' ? this.statusText : this.diffText.get(path);
+          const text = node.kind === 'control' ? this.status.bytes() : this.diffText.get(path);
           if (!text) return cb(0);
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }
@@ -435,21 +375,5 @@ export class Handlers {
   }
 }
 
-/** A snapshot's status line, kept made: its fixed part, and the bytes for its last figures. */
-interface KeptLine {
-  frame: ReturnType<typeof snapshotLineFrame>;
-  exclusive: number;
-  shared: number;
-  figures?: number; // the accounting's generation they were made at
-  bytes?: Buffer;
-}
-
-const FIGURES_WHILE_SETTLING_MS = 1000;
 /** How long a delete or rollback waits for the kernel's late RELEASE of an image just closed. */
 const LATE_RELEASE_MS = 200;
-
-/** The later of two failures. */
-function newest(a: Fault | null, b: Fault | null): Fault | null {
-  if (!a || !b) return a ?? b;
-  return b.at > a.at ? b : a;
-}
