@@ -12,9 +12,11 @@
 import createDebug from 'debug';
 import { unpackException } from '../format/records';
 import { chunkShares, ChunkEntry, ChunkShares } from '../snap/shares';
-import { TreeObserver, Version } from '../snap/version-tree';
-import type { Core } from './core';
+import { TreeObserver, Version, VersionTree } from '../snap/version-tree';
+import type { ExceptionIndex } from '../snap/exceptions';
+import type { Mutex } from '../util/locks';
 import { Faults } from './faults';
+import { Origins, splitKey } from './origins';
 import { backgroundTurn, sliceEnds } from '../util/time-slice';
 
 const debug = createDebug('snapfuse:accounting');
@@ -90,6 +92,15 @@ function bump(m: Map<number, number>, k: number, by: number): void {
   else m.set(k, n);
 }
 
+/** What the figures are counted from: the store's trees, its origins and its lock. */
+export interface Counted {
+  readonly versions: VersionTree;
+  readonly exceptions: ExceptionIndex;
+  readonly origins: Origins;
+  readonly meta: Mutex;
+  readonly chunkSize: number;
+}
+
 export class Accounting implements TreeObserver {
   private table = new Table(); // exact unless `counting`
   private fresh: Table | null = null; // the running pass's table
@@ -107,7 +118,7 @@ export class Accounting implements TreeObserver {
 
   private faults: Faults | null = null;
 
-  constructor(private readonly core: Core) {
+  constructor(private readonly core: Counted) {
     core.versions.observer = this;
   }
 
@@ -136,7 +147,7 @@ export class Accounting implements TreeObserver {
     const before = await this.sharesOf(key);
     const result = await mutate();
     const after = await this.sharesOf(key);
-    const { origin } = this.core.splitKey(key);
+    const { origin } = splitKey(key);
     for (const t of tables) {
       t?.apply(before, -1, origin);
       t?.apply(after, 1, origin);
@@ -282,7 +293,7 @@ export class Accounting implements TreeObserver {
           await backgroundTurn();
           if (this.losses !== losses || this.stopping) break;
           await core.meta.run(() => this.countBatch(fresh));
-          this.progress = this.cursor === Infinity ? 1 : core.keyProgress(this.cursor);
+          this.progress = this.cursor === Infinity ? 1 : core.origins.keyProgress(this.cursor);
           await new Promise((r) => setImmediate(r));
         }
       } finally {
@@ -306,7 +317,7 @@ export class Accounting implements TreeObserver {
     const enough = sliceEnds();
     for await (const [k1, vid, value] of exceptions.tree.entries([this.cursor, 0], [Number.MAX_SAFE_INTEGER, 0])) {
       if (k1 !== key) {
-        if (group.length) into.apply(chunkShares(versions, group), 1, this.core.splitKey(key).origin);
+        if (group.length) into.apply(chunkShares(versions, group), 1, splitKey(key).origin);
         group = [];
         if (++n > BATCH_CHUNKS || (n > 1 && enough())) {
           this.cursor = k1;
@@ -316,7 +327,7 @@ export class Accounting implements TreeObserver {
       }
       this.addEntry(group, vid, value);
     }
-    if (group.length) into.apply(chunkShares(versions, group), 1, this.core.splitKey(key).origin);
+    if (group.length) into.apply(chunkShares(versions, group), 1, splitKey(key).origin);
     this.cursor = Infinity;
   }
 }

@@ -11,6 +11,7 @@
 import { BLOCK_SIZE, readU64 } from '../format/layout';
 import { ExceptionKind, unpackException, VersionKind } from '../format/records';
 import { BTree } from '../btree/btree';
+import { splitKey } from './origins';
 import { Core } from './core';
 
 export type Progress = (phase: string, done: number, total: number) => void;
@@ -78,7 +79,7 @@ async function walkStore(core: Core, progress: Progress): Promise<CheckReport> {
 
   // ---- versions ----------------------------------------------------------------
   const { versions } = core;
-  for (const [id, o] of core.origins) {
+  for (const [id, o] of core.origins.entries()) {
     const leaf = versions.originLeaf(id);
     if (o.leaf !== leaf.id)
       problems.push(`origin ${id}: the origin table names leaf ${o.leaf}, the versions ${leaf.id}`);
@@ -97,9 +98,9 @@ async function walkStore(core: Core, progress: Progress): Promise<CheckReport> {
     let lastKey = -1;
     for await (const [key, vid, value] of core.exceptions.tree.entries()) {
       if (++done % 4096 === 0) progress('exceptions', done, total);
-      const { origin, chunk } = core.splitKey(key);
+      const { origin, chunk } = splitKey(key);
       const where = `exception (origin ${origin}, chunk ${chunk}, version ${vid})`;
-      const o = core.origins.get(origin);
+      const o = core.origins.find(origin);
       if (!o) problems.push(`${where}: no such origin`);
       else if (chunk * core.chunkSize >= o.size) problems.push(`${where}: the chunk lies past the origin's end`);
       if (!versions.get(vid)) problems.push(`${where}: no such version`);
@@ -166,9 +167,9 @@ export async function scrubData(core: Core, progress: Progress = () => undefined
     if (++done % 256 === 0) progress('data', done, entries.length);
     const e = unpackException(value);
     if (e.kind !== ExceptionKind.CHUNK) continue;
-    const { origin, chunk } = core.splitKey(key);
+    const { origin, chunk } = splitKey(key);
     try {
-      await core.readCowChunk(e.block, core.chunkLength(origin, chunk), e.crc);
+      await core.readCowChunk(e.block, core.origins.chunkLength(origin, chunk), e.crc);
     } catch (err) {
       const readers: string[] = [];
       await core.meta.run(async () => {

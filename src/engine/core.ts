@@ -13,7 +13,7 @@ import { crc32c } from '@node-rs/crc32';
 import { LRUCache } from 'lru-cache';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { OriginRecord, packOrigin, packOriginPath, packVersion, MAX_CHUNKS } from '../format/records';
+import { OriginRecord, packVersion } from '../format/records';
 import { ScheduleRecord, Superblock } from '../format/superblock';
 import { BlockDevice } from '../block/block-device';
 import { BTree } from '../btree/btree';
@@ -24,6 +24,7 @@ import { ExceptionIndex } from '../snap/exceptions';
 import { KeyedRwLock, Mutex, RwLock } from '../util/locks';
 import { GroupCommit } from './group-commit';
 import { Accounting } from './accounting';
+import { Origins } from './origins';
 
 const debug = createDebug('snapfuse:engine');
 
@@ -49,10 +50,7 @@ export class Core {
   readonly chunkBlocks: number;
   /** The running reclaim pass's plan: merged versions -> heir, removed -> null. */
   passPlan: Map<number, Version | null> | null = null;
-  // origin records to write at the next commit (the paths too), and to delete
-  private readonly changedOrigins = new Set<number>();
-  private readonly changedPaths = new Set<number>();
-  private readonly droppedOrigins: number[] = [];
+  readonly origins: Origins;
   private bgChanged = false;
   private reserved = 0; // blocks promised to writes in flight
   private readonly verified = new LRUCache<number, number>({ max: 65536 }); // block -> crc seen sound
@@ -60,82 +58,25 @@ export class Core {
 
   constructor(
     readonly cow: BlockDevice,
-    readonly originDevs: Map<number, BlockDevice>,
+    originDevs: Map<number, BlockDevice>,
     readonly tm: TransactionManager,
     readonly sm: SpaceMap,
     readonly versionTable: BTree,
     readonly originTable: BTree,
     readonly exceptions: ExceptionIndex,
     readonly versions: VersionTree,
-    readonly origins: Map<number, OriginRecord>,
+    origins: Map<number, OriginRecord>,
     readonly sb: Pick<Superblock, 'uuid' | 'chunkSize' | 'totalBlocks' | 'created' | 'formatVersion'>,
     readonly bg: BackgroundState,
   ) {
     this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
+    this.origins = new Origins(origins, originDevs, versions, sb.chunkSize);
     this.group = new GroupCommit(() => this.commitNow());
     this.accounting = new Accounting(this);
   }
 
   get chunkSize(): number {
     return this.sb.chunkSize;
-  }
-
-  origin(id: number): OriginRecord {
-    const o = this.origins.get(id);
-    if (!o) throw StoreError.invalid(`no origin ${id}`);
-    return o;
-  }
-
-  originDev(id: number): BlockDevice {
-    return this.originDevs.get(id)!;
-  }
-
-  setOriginLeaf(id: number, leaf: number): void {
-    this.origin(id).leaf = leaf;
-    this.changedOrigins.add(id);
-  }
-
-  /** Record a new origin, or a change to one; the next commit persists it. */
-  putOrigin(id: number, o: OriginRecord): void {
-    this.origins.set(id, o);
-    this.changedOrigins.add(id);
-    this.changedPaths.add(id);
-  }
-
-  /** Origins being removed whose versions are all gone: their records go too. */
-  dropRemovedOrigins(): void {
-    for (const [id, o] of this.origins) {
-      if (!o.removing || this.versions.ofOrigin(id).length > 0) continue;
-      this.origins.delete(id);
-      this.originDevs.delete(id);
-      this.changedOrigins.delete(id);
-      this.changedPaths.delete(id);
-      this.droppedOrigins.push(id);
-      debug('origin %d (%s) removed', id, o.name);
-    }
-  }
-
-  /** How far chunk key `key` lies through all origins' chunks, 0..1: a scan's progress. */
-  keyProgress(key: number): number {
-    const chunks = (id: number) => Math.ceil(this.origin(id).size / this.chunkSize);
-    let before = 0;
-    let total = 0;
-    const { origin, chunk } = this.splitKey(key);
-    for (const id of this.origins.keys()) {
-      total += chunks(id);
-      if (id < origin) before += chunks(id);
-      else if (id === origin) before += Math.min(chunk, chunks(id));
-    }
-    return Math.min(1, before / Math.max(1, total));
-  }
-
-  /** Bytes of chunk `c` of origin `o` (the last chunk may be short). */
-  chunkLength(o: number, c: number): number {
-    return Math.min(this.chunkSize, this.origin(o).size - c * this.chunkSize);
-  }
-
-  splitKey(key: number): { origin: number; chunk: number } {
-    return { origin: Math.floor(key / MAX_CHUNKS), chunk: key % MAX_CHUNKS };
   }
 
   metaReserve(): number {
@@ -211,13 +152,7 @@ export class Core {
   }
 
   get hasChanges(): boolean {
-    return (
-      this.tm.dirtyBlocks > 0 ||
-      this.versions.hasChanges ||
-      this.changedOrigins.size > 0 ||
-      this.droppedOrigins.length > 0 ||
-      this.bgChanged
-    );
+    return this.tm.dirtyBlocks > 0 || this.versions.hasChanges || this.origins.hasChanges || this.bgChanged;
   }
 
   /** Commit if anything changed; resolves once that is durable. */
@@ -258,23 +193,8 @@ export class Core {
     const { changed, removed } = this.versions.takeChanges();
     for (const v of changed) await this.versionTable.insert(v.id, 0, packVersion(v));
     for (const id of removed) await this.versionTable.remove(id, 0);
-    for (const id of this.droppedOrigins.splice(0)) await this.removeOriginEntries(id);
-    for (const id of this.changedOrigins) {
-      const o = this.origin(id);
-      await this.originTable.insert(id, 0, packOrigin(o));
-      if (!this.changedPaths.has(id)) continue;
-      const path = packOriginPath(o.path);
-      for (let k = 0; k < path.length; k++) await this.originTable.insert(id, k + 1, path[k]);
-    }
-    this.changedOrigins.clear();
-    this.changedPaths.clear();
+    await this.origins.persist(this.originTable);
     if (changed.length || removed.length) debug('persisted %d versions, removed %d', changed.length, removed.length);
-  }
-
-  private async removeOriginEntries(id: number): Promise<void> {
-    const keys: number[] = [];
-    for await (const [, k] of this.originTable.entries([id, 0], [id + 1, 0])) keys.push(k);
-    for (const k of keys) await this.originTable.remove(id, k);
   }
 }
 

@@ -18,6 +18,7 @@ import { BLOCK_SIZE } from '../format/layout';
 import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
 import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
+import { splitKey } from './origins';
 import { Core, Reservation } from './core';
 import { Faults } from './faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
@@ -61,7 +62,7 @@ export class DataPath {
   async syncOrigin(o: number): Promise<void> {
     await this.core.commit();
     await this.writeBack.drain();
-    await this.core.originDev(o).flush();
+    await this.core.origins.device(o).flush();
   }
 
   /** Read `buf.length` bytes at `pos` of `reader` (a snapshot leaf; origin reads go straight to the file). */
@@ -73,7 +74,7 @@ export class DataPath {
   /** Read `buf.length` bytes at `pos` of the origin: its file, and over it the writes still held. */
   async readOrigin(origin: number, buf: Buffer, pos: number): Promise<void> {
     const held = this.writeBack.overlay(origin, pos, buf.length);
-    await this.core.originDev(origin).read(buf, pos);
+    await this.core.origins.device(origin).read(buf, pos);
     held(buf);
   }
 
@@ -140,11 +141,11 @@ export class DataPath {
 
   /** The data `reader` sees in chunk c, whole. */
   async readChunk(origin: number, chunk: number, found: Found | null): Promise<Buffer> {
-    const length = this.core.chunkLength(origin, chunk);
+    const length = this.core.origins.chunkLength(origin, chunk);
     const e = found?.exception;
     if (e?.kind === ExceptionKind.CHUNK) return this.core.readCowChunk(e.block, length, e.crc);
     const buf = this.buffers.take(length);
-    await this.core.originDev(origin).read(buf, chunk * this.core.chunkSize);
+    await this.core.origins.device(origin).read(buf, chunk * this.core.chunkSize);
     return buf;
   }
 
@@ -171,7 +172,7 @@ export class DataPath {
       const target = buf.subarray(p.at, p.at + p.length);
       const e = found?.exception;
       if (e?.kind === ExceptionKind.CHUNK) {
-        const length = core.chunkLength(origin, p.chunk);
+        const length = core.origins.chunkLength(origin, p.chunk);
         if (core.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
         else if (p.length === length) await core.readCowChunk(e.block, length, e.crc, target);
         else {
@@ -179,7 +180,7 @@ export class DataPath {
           whole.copy(target, 0, p.offset, p.offset + p.length);
         }
       } else {
-        await core.originDev(origin).read(target, p.chunk * core.chunkSize + p.offset);
+        await core.origins.device(origin).read(target, p.chunk * core.chunkSize + p.offset);
       }
     } finally {
       unlock();
@@ -206,7 +207,7 @@ export class DataPath {
       const keeper = mayCopy ? await core.meta.run(() => this.copyOutTarget(origin, p.chunk)) : null;
       if (keeper && !inline) {
         // waiting here for room holds this chunk's lock, never a held chunk's: the drain goes on
-        const room = await writeBack.room(core.chunkLength(origin, p.chunk));
+        const room = await writeBack.room(core.origins.chunkLength(origin, p.chunk));
         return writeBack.hold(key, p.offset, piece, room, space.split(core.chunkBlocks));
       }
       if (keeper) {
@@ -214,7 +215,7 @@ export class DataPath {
         this.buffers.give(old);
         await core.group.request();
       }
-      await core.originDev(origin).write(piece, pos + p.at);
+      await core.origins.device(origin).write(piece, pos + p.at);
     } finally {
       unlock();
     }
@@ -234,7 +235,7 @@ export class DataPath {
       const plans = await core.meta.run(async () => {
         const out: Array<{ origin: number; chunk: number; keeper: Version | null; block: number }> = [];
         for (const { key, space } of chunks) {
-          const { origin, chunk } = core.splitKey(key);
+          const { origin, chunk } = splitKey(key);
           const keeper = await this.copyOutTarget(origin, chunk);
           out.push({ origin, chunk, keeper, block: keeper ? await core.allocChunk(space) : -1 });
         }
@@ -246,9 +247,9 @@ export class DataPath {
         // in parallel, off the event loop: requests are served while the data is copied
         await Promise.all(
           plans.map(async (p, i) => {
-            const old = this.buffers.take(core.chunkLength(p.origin, p.chunk));
+            const old = this.buffers.take(core.origins.chunkLength(p.origin, p.chunk));
             olds[i] = old;
-            await core.originDev(p.origin).read(old, p.chunk * core.chunkSize, 'background');
+            await core.origins.device(p.origin).read(old, p.chunk * core.chunkSize, 'background');
             if (p.keeper) await core.cow.write(old, p.block * BLOCK_SIZE, 'background');
             crcs[i] = p.keeper ? crc32c(old) : 0;
           }),
@@ -311,7 +312,7 @@ export class DataPath {
     try {
       const found = await core.meta.run(() => core.exceptions.nearest(origin, p.chunk, writer));
       const own = found?.version === writer && found.exception.kind === ExceptionKind.CHUNK ? found.exception : null;
-      const length = core.chunkLength(origin, p.chunk);
+      const length = core.origins.chunkLength(origin, p.chunk);
       const piece = buf.subarray(p.at, p.at + p.length);
       const whole = p.offset === 0 && p.length === length;
       const data = whole ? Buffer.from(piece) : await this.readChunk(origin, p.chunk, found);

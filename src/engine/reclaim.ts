@@ -164,7 +164,7 @@ export class Reclaimer {
       if (scanned >= 0) {
         const next = scanned + 1;
         core.setBackground({ reclaimCursor: next });
-        this.progress = core.keyProgress(next);
+        this.progress = core.origins.keyProgress(next);
       } else this.finishPass(plan);
     });
     await core.commit();
@@ -196,7 +196,7 @@ export class Reclaimer {
     const { core } = this;
     const gone = [...plan.keys()].sort((a, b) => b - a).map((id) => core.versions.get(id)!);
     for (const v of gone) core.versions.remove(v);
-    core.dropRemovedOrigins();
+    core.origins.dropRemoved();
     core.passPlan = null;
     core.setBackground({ reclaimRunning: false, reclaimCursor: 0 });
     debug('pass done: %d versions removed or merged', gone.length);

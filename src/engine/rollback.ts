@@ -44,7 +44,7 @@ export class RollbackJob {
     const source = core.versions.get(core.bg.rollbackSource);
     if (!source) throw new Error(`rollback source ${core.bg.rollbackSource} is missing`);
     const end = chunkKey(origin + 1, 0);
-    const nchunks = Math.max(1, Math.ceil(core.origin(origin).size / core.chunkSize));
+    const nchunks = Math.max(1, Math.ceil(core.origins.get(origin).size / core.chunkSize));
     debug('rollback of origin %d from version %d at chunk key %d', origin, source.id, core.bg.rollbackCursor);
     for (;;) {
       const from = Math.max(core.bg.rollbackCursor, chunkKey(origin, 0));

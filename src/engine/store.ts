@@ -235,7 +235,7 @@ export class Store {
         schedules: [],
       },
     );
-    for (const [id, r] of records) core.putOrigin(id, r);
+    for (const [id, r] of records) core.origins.put(id, r);
     // two commits, so both superblock copies are sound from the start
     await core.group.request();
     await core.group.request();
@@ -337,7 +337,7 @@ export class Store {
 
   /** Where each named origin is found at open. */
   originPath(name: string): string {
-    return this.core.origin(this.volume(name).origin).path;
+    return this.core.origins.get(this.volume(name).origin).path;
   }
 
   /**
@@ -365,15 +365,15 @@ export class Store {
       core.requireSpace(16);
       // the smallest free id: one whose record is gone has no versions or entries left
       let id = 0;
-      while (core.origins.has(id)) id++;
+      while (core.origins.find(id)) id++;
       await core.meta.run(async () => {
         if (naming) {
           const [id0, r0] = live[0];
-          core.putOrigin(id0, { ...r0, name: first!.name, path: first!.path });
+          core.origins.put(id0, { ...r0, name: first!.name, path: first!.path });
           core.sb.formatVersion = FORMAT_VERSION;
         }
-        core.putOrigin(id, originRecord(o, core.versions.addOrigin(id, Date.now()).id));
-        core.originDevs.set(id, o.device);
+        core.origins.put(id, originRecord(o, core.versions.addOrigin(id, Date.now()).id));
+        core.origins.attach(id, o.device);
       });
       await core.commit();
       debug('added origin %s as %d', o.name, id);
@@ -402,15 +402,14 @@ export class Store {
       }
       await this.data.syncOrigin(origin); // held writes reach it before it goes
       await core.meta.run(async () => {
-        core.putOrigin(origin, { ...core.origin(origin), removing: true });
+        core.origins.put(origin, { ...core.origins.get(origin), removing: true });
         for (const v of core.versions.ofOrigin(origin)) {
           if (v.children.length === 0 && v.state === VersionState.LIVE) core.versions.markDeleted(v);
         }
         core.setBackground({ schedules: core.bg.schedules.filter((s) => s.origin !== origin) });
       });
       await core.commit();
-      device = core.originDevs.get(origin);
-      core.originDevs.delete(origin);
+      device = core.origins.detach(origin);
       this.volumeOf.delete(origin);
       debug('removing origin %s (%d)', name, origin);
     } finally {
@@ -434,7 +433,7 @@ export class Store {
   /** Everything written so far, to any image of any origin, becomes durable. */
   async sync(): Promise<void> {
     this.assertWritable();
-    for (const id of this.core.originDevs.keys()) await this.data.syncOrigin(id);
+    for (const id of this.core.origins.openIds()) await this.data.syncOrigin(id);
   }
 
   /** Resolves when no background work (held writes, reclaim, rollback) is left. */
@@ -478,10 +477,10 @@ export class Store {
     await this.core.gate.withExclusive(async () => {
       this.closed = true;
       if (this.readOnly) return;
-      for (const id of this.core.originDevs.keys()) await this.data.syncOrigin(id);
+      for (const id of this.core.origins.openIds()) await this.data.syncOrigin(id);
     });
     await this.core.cow.close();
-    for (const dev of this.core.originDevs.values()) await dev.close();
+    for (const id of this.core.origins.openIds()) await this.core.origins.device(id).close();
   }
 
   /** For tests and tools: the engine inside. */
@@ -493,7 +492,7 @@ export class Store {
 
   /** Origins not being removed, by id. */
   private liveOrigins(): Array<[number, OriginRecord]> {
-    return [...this.core.origins].filter(([, o]) => !o.removing);
+    return [...this.core.origins.entries()].filter(([, o]) => !o.removing);
   }
 
   /**
@@ -511,8 +510,7 @@ export class Store {
       this.core.requireSpace(16);
       await this.core.meta.run(async () => {
         alongside?.();
-        const [cont, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
-        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(origin, cont.id);
+        const [, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
         this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: origin, rollbackCursor: 0 });
       });
       await this.core.commit();

@@ -85,11 +85,11 @@ export class Volume {
 
   /** The origin's name; "" in a store of one origin. */
   get name(): string {
-    return this.core.origin(this.origin).name;
+    return this.core.origins.get(this.origin).name;
   }
 
   get originSize(): number {
-    return this.core.origin(this.origin).size;
+    return this.core.origins.get(this.origin).size;
   }
 
   get chunkSize(): number {
@@ -204,8 +204,7 @@ export class Volume {
       // first, or a crash could take back a write the snapshot already shows
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
       await this.core.meta.run(async () => {
-        const [cont] = versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
-        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(this.origin, cont.id);
+        versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
       });
       await this.core.commit();
       return name;
@@ -336,8 +335,7 @@ export class Volume {
       this.core.requireSpace(16);
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
       const leaf = await this.core.meta.run(async () => {
-        const [cont, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());
-        if (cont.kind === VersionKind.ORIGIN) this.core.setOriginLeaf(this.origin, cont.id);
+        const [, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());
         return staged;
       });
       await this.core.commit();
@@ -446,7 +444,7 @@ export class Volume {
 
   /** A removed origin's volume answers nothing. */
   private assertPresent(): void {
-    if (this.core.origins.get(this.origin)?.removing !== false) {
+    if (this.core.origins.find(this.origin)?.removing !== false) {
       throw new StoreError('NOT_FOUND', `no origin ${this.name || this.origin}`);
     }
   }

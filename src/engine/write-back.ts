@@ -282,7 +282,7 @@ export class WriteBack {
       const content = this.held.get(key)!.content!;
       const chunk = key % MAX_CHUNKS;
       // in the background: the event loop serves requests while the thread pool writes
-      await core.originDev(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize, 'background');
+      await core.origins.device(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize, 'background');
       this.held.delete(key);
       this.giveBack(content.length);
       this.buffers.give(content);

@@ -110,6 +110,11 @@ export class VersionTree {
     return this.byId.size;
   }
 
+  /** Origin `origin`'s live leaf, if it has one (an origin being removed may not). */
+  findOriginLeaf(origin: number): Version | undefined {
+    return this.originLeaves.get(origin);
+  }
+
   originLeaf(origin: number): Version {
     const v = this.originLeaves.get(origin);
     if (!v) throw StoreError.corruption(`origin ${origin} has no leaf version`);
