@@ -51,17 +51,17 @@ async function main(): Promise<void> {
 
   const chunks = ORIGIN / CHUNK;
   const data = Buffer.alloc(CHUNK, 0xab);
-  let before = core.copyOuts;
+  let before = store.status().copyOuts;
   t = Date.now();
   for (let c = 0; c < chunks; c++) await store.volume().write('origin', data, c * CHUNK);
   for (let c = 0; c < chunks; c++) await store.volume().write('origin', data, c * CHUNK); // again: no copy-out
   await store.sync(); // held writes are copied out by then: count them all
-  let copies = core.copyOuts - before;
+  let copies = store.status().copyOuts - before;
   console.log(`origin writes over ${LIVE} snapshots: ${copies} copy-outs for ${chunks} chunks (${Date.now() - t} ms)`);
   if (copies !== chunks) throw new Error(`expected ${chunks} copy-outs`);
 
   let expected = 0;
-  before = core.copyOuts;
+  before = store.status().copyOuts;
   for (let e = 0; e < 20; e++) {
     await store.volume().create(`epoch${e}`);
     const touched = new Set<number>();
@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     expected += touched.size;
   }
   await store.sync(); // the last epoch's held writes too
-  copies = core.copyOuts - before;
+  copies = store.status().copyOuts - before;
   console.log(`20 epochs: ${copies} copy-outs, ${expected} distinct chunks per epoch summed`);
   if (copies !== expected) throw new Error(`expected ${expected} copy-outs`);
 

@@ -169,7 +169,7 @@ export async function scrubData(core: Core, progress: Progress = () => undefined
     if (e.kind !== ExceptionKind.CHUNK) continue;
     const { origin, chunk } = splitKey(key);
     try {
-      await core.readCowChunk(e.block, core.origins.chunkLength(origin, chunk), e.crc);
+      await core.cowChunks.read(e.block, core.origins.chunkLength(origin, chunk), e.crc);
     } catch (err) {
       const readers: string[] = [];
       await core.meta.run(async () => {

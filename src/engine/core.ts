@@ -9,9 +9,6 @@
 // The gate keeps a snapshot from being taken while a write to its source is half done;
 // the pin keeps a commit from recording an allocation without the entry that owns it.
 import createDebug from 'debug';
-import { crc32c } from '@node-rs/crc32';
-import { LRUCache } from 'lru-cache';
-import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
 import { OriginRecord, packVersion } from '../format/records';
 import { ScheduleRecord, Superblock } from '../format/superblock';
@@ -25,11 +22,10 @@ import { KeyedRwLock, Mutex, RwLock } from '../util/locks';
 import { GroupCommit } from './group-commit';
 import { Accounting } from './accounting';
 import { Origins } from './origins';
+import { Space } from './space';
+import { CowChunks } from './cow-chunks';
 
 const debug = createDebug('snapfuse:engine');
-
-/** Blocks kept free for metadata: data allocation stops short of them. */
-const META_RESERVE_MIN = 64;
 
 export interface BackgroundState {
   reclaimRunning: boolean;
@@ -52,9 +48,8 @@ export class Core {
   passPlan: Map<number, Version | null> | null = null;
   readonly origins: Origins;
   private bgChanged = false;
-  private reserved = 0; // blocks promised to writes in flight
-  private readonly verified = new LRUCache<number, number>({ max: 65536 }); // block -> crc seen sound
-  copyOuts = 0;
+  readonly space: Space;
+  readonly cowChunks: CowChunks;
 
   constructor(
     readonly cow: BlockDevice,
@@ -71,76 +66,14 @@ export class Core {
   ) {
     this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
     this.origins = new Origins(origins, originDevs, versions, sb.chunkSize);
+    this.space = new Space(sm, sb.totalBlocks, this.chunkBlocks);
+    this.cowChunks = new CowChunks(cow);
     this.group = new GroupCommit(() => this.commitNow());
     this.accounting = new Accounting(this);
   }
 
   get chunkSize(): number {
     return this.sb.chunkSize;
-  }
-
-  metaReserve(): number {
-    return Math.max(META_RESERVE_MIN, Math.ceil(this.sb.totalBlocks / 512));
-  }
-
-  /** Refuse, before anything changes, an operation that needs `blocks` more than the reserve. */
-  requireSpace(blocks: number): void {
-    if (!this.hasRoom(blocks)) throw StoreError.noSpace();
-  }
-
-  private hasRoom(blocks: number): boolean {
-    return this.sm.counts().allocatable - this.reserved >= blocks + this.metaReserve();
-  }
-
-  /** Is there room for `chunks` more data chunks beyond what is promised? */
-  hasRoomFor(chunks: number): boolean {
-    return this.hasRoom(chunks * this.chunkBlocks);
-  }
-
-  /**
-   * Set aside room for `chunks` data chunks, so that a write either finds all the space it
-   * may need or fails with NO_SPACE before it changes anything. Release what is left
-   * when the write is done.
-   */
-  reserveChunks(chunks: number): Reservation {
-    const blocks = chunks * this.chunkBlocks;
-    this.requireSpace(blocks);
-    this.reserved += blocks;
-    return new Reservation(this, blocks);
-  }
-
-  /** A new COW chunk for data, out of `reservation`; call inside meta, holding the pin. */
-  async allocChunk(reservation: Reservation): Promise<number> {
-    reservation.take(this.chunkBlocks);
-    return this.sm.allocChunk();
-  }
-
-  /** @internal bookkeeping for Reservation */
-  unreserve(blocks: number): void {
-    this.reserved -= blocks;
-  }
-
-  /**
-   * A COW chunk's data, checked against the crc32c its entry keeps: rotted data is an
-   * error (EIO), never returned. Chunks seen sound are remembered (by block and crc,
-   * so a rewritten or reused block is checked again) so small reads need not re-read
-   * the whole chunk.
-   */
-  async readCowChunk(block: number, length: number, crc: number, into?: Buffer): Promise<Buffer> {
-    const buf = into ?? Buffer.allocUnsafe(length);
-    await this.cow.read(buf, block * BLOCK_SIZE);
-    const sum = crc32c(buf);
-    if (sum !== crc) {
-      throw StoreError.corruption(
-        `COW chunk at block ${block}: data checksum is 0x${sum.toString(16)}, should be 0x${crc.toString(16)}`,
-      );
-    }
-    this.verified.set(block, crc);
-    return buf;
-  }
-
-  isVerified(block: number, crc: number): boolean {
-    return this.verified.get(block) === crc;
   }
 
   // ---- commit ----------------------------------------------------------------------
@@ -195,30 +128,5 @@ export class Core {
     for (const id of removed) await this.versionTable.remove(id, 0);
     await this.origins.persist(this.originTable);
     if (changed.length || removed.length) debug('persisted %d versions, removed %d', changed.length, removed.length);
-  }
-}
-
-export class Reservation {
-  constructor(
-    private readonly core: Core,
-    private left: number,
-  ) {}
-
-  take(blocks: number): void {
-    if (blocks > this.left) throw new Error('a write took more space than it reserved');
-    this.left -= blocks;
-    this.core.unreserve(blocks);
-  }
-
-  release(): void {
-    this.core.unreserve(this.left);
-    this.left = 0;
-  }
-
-  /** Move `blocks` of this reservation into a new one. */
-  split(blocks: number): Reservation {
-    if (blocks > this.left) throw new Error('a write took more space than it reserved');
-    this.left -= blocks;
-    return new Reservation(this.core, blocks);
   }
 }

@@ -19,7 +19,8 @@ import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
 import { Found } from '../snap/exceptions';
 import { Version } from '../snap/version-tree';
 import { splitKey } from './origins';
-import { Core, Reservation } from './core';
+import { Core } from './core';
+import { Reservation } from './space';
 import { Faults } from './faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
 import { BufferPool } from '../util/buffer-pool';
@@ -47,6 +48,8 @@ export class DataPath {
   readonly writeBack: WriteBack;
   /** Whole chunks read from the origin for copy-outs: the held writes' buffers. */
   private readonly buffers: BufferPool;
+  /** Chunks copied out since the store opened. */
+  copyOuts = 0;
 
   /** `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it. */
   constructor(
@@ -85,8 +88,8 @@ export class DataPath {
     // Space for every chunk that may need a copy is set aside first. With room for all of
     // them, each chunk is looked up once, under its lock; near a full store, a first look
     // counts the copies, so a write that needs none is not refused.
-    const mayCopy = await this.mayNeedCopy(origin, pieces, !(reserved || core.hasRoomFor(pieces.length)));
-    const space = reserved ?? core.reserveChunks(mayCopy.filter(Boolean).length);
+    const mayCopy = await this.mayNeedCopy(origin, pieces, !(reserved || core.space.hasRoomFor(pieces.length)));
+    const space = reserved ?? core.space.reserveChunks(mayCopy.filter(Boolean).length);
     try {
       // the rollback's writes copy inline: its progress is committed only after its writes
       const inline = reserved !== undefined || this.writeBack.limit === 0;
@@ -129,7 +132,7 @@ export class DataPath {
 
   async writeSnapshot(origin: number, writer: Version, buf: Buffer, pos: number): Promise<void> {
     const pieces = splitIntoChunks(this.core.chunkSize, pos, buf.length);
-    const space = this.core.reserveChunks(pieces.length);
+    const space = this.core.space.reserveChunks(pieces.length);
     try {
       await Promise.all(pieces.map((p) => this.writeSnapshotPiece(origin, writer, p, buf, space)));
     } finally {
@@ -143,7 +146,7 @@ export class DataPath {
   async readChunk(origin: number, chunk: number, found: Found | null): Promise<Buffer> {
     const length = this.core.origins.chunkLength(origin, chunk);
     const e = found?.exception;
-    if (e?.kind === ExceptionKind.CHUNK) return this.core.readCowChunk(e.block, length, e.crc);
+    if (e?.kind === ExceptionKind.CHUNK) return this.core.cowChunks.read(e.block, length, e.crc);
     const buf = this.buffers.take(length);
     await this.core.origins.device(origin).read(buf, chunk * this.core.chunkSize);
     return buf;
@@ -152,7 +155,7 @@ export class DataPath {
   /** A new COW chunk holding `data`, out of `space`; freed again if the write fails. */
   private async newChunk(data: Buffer, space: Reservation): Promise<number> {
     const { core } = this;
-    const block = await core.meta.run(() => core.allocChunk(space));
+    const block = await core.meta.run(() => core.space.allocChunk(space));
     try {
       await core.cow.write(data, block * BLOCK_SIZE);
       return block;
@@ -173,10 +176,10 @@ export class DataPath {
       const e = found?.exception;
       if (e?.kind === ExceptionKind.CHUNK) {
         const length = core.origins.chunkLength(origin, p.chunk);
-        if (core.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
-        else if (p.length === length) await core.readCowChunk(e.block, length, e.crc, target);
+        if (core.cowChunks.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
+        else if (p.length === length) await core.cowChunks.read(e.block, length, e.crc, target);
         else {
-          const whole = await core.readCowChunk(e.block, length, e.crc);
+          const whole = await core.cowChunks.read(e.block, length, e.crc);
           whole.copy(target, 0, p.offset, p.offset + p.length);
         }
       } else {
@@ -237,7 +240,7 @@ export class DataPath {
         for (const { key, space } of chunks) {
           const { origin, chunk } = splitKey(key);
           const keeper = await this.copyOutTarget(origin, chunk);
-          out.push({ origin, chunk, keeper, block: keeper ? await core.allocChunk(space) : -1 });
+          out.push({ origin, chunk, keeper, block: keeper ? await core.space.allocChunk(space) : -1 });
         }
         return out;
       });
@@ -270,7 +273,7 @@ export class DataPath {
             await core.exceptions.put(p.origin, p.chunk, p.keeper!.id, chunkEntry);
             await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
           });
-          core.copyOuts++;
+          this.copyOuts++;
         }
       });
       return olds;

@@ -10,7 +10,8 @@
 // the hidden leaf is deleted and reclaimed like any snapshot.
 import createDebug from 'debug';
 import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../format/records';
-import { Core, Reservation } from './core';
+import { Core } from './core';
+import { Reservation } from './space';
 import { DataPath } from './data-path';
 
 const debug = createDebug('snapfuse:rollback');

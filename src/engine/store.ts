@@ -28,7 +28,8 @@ import { INDEX_VALUE_SIZE, SpaceMap } from '../alloc/space-map';
 import { TransactionManager } from '../txn/transaction-manager';
 import { VersionTree, Version } from '../snap/version-tree';
 import { ExceptionIndex } from '../snap/exceptions';
-import { BackgroundState, Core, Reservation } from './core';
+import { BackgroundState, Core } from './core';
+import { Reservation } from './space';
 import { DataPath } from './data-path';
 import { Reclaimer } from './reclaim';
 import { RollbackJob } from './rollback';
@@ -290,8 +291,8 @@ export class Store {
       // resuming after a crash: reserve what the rest may need, as far as there is room
       const source = versions.get(sb.rollbackSource);
       const need = source ? await store.data.countCowChunks(sb.rollbackOrigin, source) : 0;
-      const room = Math.floor(Math.max(0, sm.counts().allocatable - core.metaReserve()) / core.chunkBlocks);
-      store.startRollbackJob(core.reserveChunks(Math.min(need, room)));
+      const room = Math.floor(Math.max(0, sm.counts().allocatable - core.space.metaReserve()) / core.chunkBlocks);
+      store.startRollbackJob(core.space.reserveChunks(Math.min(need, room)));
     }
     await store.dropLeftoverStaged();
     store.reclaimer.kick();
@@ -362,7 +363,7 @@ export class Store {
         taken.map((name) => ({ name })),
       );
       if (core.origins.size >= MAX_ORIGINS) throw StoreError.invalid(`a store holds at most ${MAX_ORIGINS} origins`);
-      core.requireSpace(16);
+      core.space.require(16);
       // the smallest free id: one whose record is gone has no versions or entries left
       let id = 0;
       while (core.origins.find(id)) id++;
@@ -461,7 +462,7 @@ export class Store {
       space: this.core.accounting.totals(),
       reclaim: this.reclaimer.progress,
       accounting: this.core.accounting.isCounting ? (this.core.accounting.progress ?? 0) : null,
-      copyOuts: this.core.copyOuts,
+      copyOuts: this.data.copyOuts,
       commits: this.core.group.commits,
     };
   }
@@ -506,8 +507,8 @@ export class Store {
     try {
       // held origin writes have not found their chunks yet: the job must see their copies
       await this.data.writeBack.drain();
-      space = this.core.reserveChunks(await this.data.countCowChunks(origin, target));
-      this.core.requireSpace(16);
+      space = this.core.space.reserveChunks(await this.data.countCowChunks(origin, target));
+      this.core.space.require(16);
       await this.core.meta.run(async () => {
         alongside?.();
         const [, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());

@@ -199,7 +199,7 @@ export class Volume {
       const name = id ?? this.nextFreeId();
       if (versions.snapshot(this.origin, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
       const source = this.leafOf(from);
-      this.core.requireSpace(16);
+      this.core.space.require(16);
       // a snapshot of the origin holds what the origin holds now: make that durable
       // first, or a crash could take back a write the snapshot already shows
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
@@ -332,7 +332,7 @@ export class Volume {
     const release = await this.core.gate.acquireExclusive();
     try {
       const source = this.leafOf(from);
-      this.core.requireSpace(16);
+      this.core.space.require(16);
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
       const leaf = await this.core.meta.run(async () => {
         const [, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());

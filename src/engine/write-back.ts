@@ -14,7 +14,8 @@
 // Bounded: a write that would hold a new chunk past the limit waits for room.
 import createDebug from 'debug';
 import { MAX_CHUNKS } from '../format/records';
-import type { Core, Reservation } from './core';
+import type { Core } from './core';
+import type { Reservation } from './space';
 import { Faults } from './faults';
 import type { BufferPool } from '../util/buffer-pool';
 
