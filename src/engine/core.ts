@@ -36,6 +36,9 @@ export interface BackgroundState {
   schedules: ScheduleRecord[]; // kept here as it is kept beside these: in the superblock
 }
 
+/** A change to the metadata, made under the metadata lock (see `Core.change`). */
+export type Edit<T> = () => T | Promise<T>;
+
 export class Core {
   readonly gate = new RwLock();
   readonly chunks = new KeyedRwLock();
@@ -86,6 +89,24 @@ export class Core {
 
   get hasChanges(): boolean {
     return this.tm.dirtyBlocks > 0 || this.versions.hasChanges || this.origins.hasChanges || this.bgChanged;
+  }
+
+  /**
+   * The one way a command changes metadata. Holding the gate exclusive (no image read or
+   * write is half done), `prepare` checks what the change needs and may wait for I/O (an
+   * origin's sync); a throw there changes nothing. The edit it returns runs under the
+   * metadata lock, and a commit makes it durable before this resolves.
+   */
+  async change<T>(prepare: () => Edit<T> | Promise<Edit<T>>): Promise<T> {
+    const release = await this.gate.acquireExclusive();
+    try {
+      const edit = await prepare();
+      const result = await this.meta.run(async () => edit());
+      await this.commit();
+      return result;
+    } finally {
+      release();
+    }
   }
 
   /** Commit if anything changed; resolves once that is durable. */

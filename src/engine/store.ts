@@ -348,9 +348,8 @@ export class Store {
    */
   async addOrigin(o: NamedOrigin, first?: { name: string; path: string }): Promise<Volume> {
     this.assertWritable();
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      const { core } = this;
+    const { core } = this;
+    const id = await core.change(() => {
       const live = this.liveOrigins();
       const naming = !this.named;
       if (naming && !first) throw StoreError.invalid("name the store's first origin too (it has no name yet)");
@@ -367,7 +366,7 @@ export class Store {
       // the smallest free id: one whose record is gone has no versions or entries left
       let id = 0;
       while (core.origins.find(id)) id++;
-      await core.meta.run(async () => {
+      return () => {
         if (naming) {
           const [id0, r0] = live[0];
           core.origins.put(id0, { ...r0, name: first!.name, path: first!.path });
@@ -375,13 +374,11 @@ export class Store {
         }
         core.origins.put(id, originRecord(o, core.versions.addOrigin(id, Date.now()).id));
         core.origins.attach(id, o.device);
-      });
-      await core.commit();
-      debug('added origin %s as %d', o.name, id);
-      return this.volume(o.name);
-    } finally {
-      release();
-    }
+        return id;
+      };
+    });
+    debug('added origin %s as %d', o.name, id);
+    return this.volume(o.name);
   }
 
   /**
@@ -390,10 +387,8 @@ export class Store {
    */
   async removeOrigin(name: string): Promise<void> {
     this.assertWritable();
-    const release = await this.core.gate.acquireExclusive();
-    let device: BlockDevice | undefined;
-    try {
-      const { core } = this;
+    const { core } = this;
+    const { origin, device } = await core.change(async () => {
       const { origin } = this.volume(name);
       if (this.liveOrigins().length === 1) {
         throw StoreError.invalid(`${name} is the store's last origin: format the COW again instead`);
@@ -402,20 +397,17 @@ export class Store {
         throw new StoreError('BUSY', `a rollback of ${name} is running`);
       }
       await this.data.syncOrigin(origin); // held writes reach it before it goes
-      await core.meta.run(async () => {
+      return () => {
         core.origins.put(origin, { ...core.origins.get(origin), removing: true });
         for (const v of core.versions.ofOrigin(origin)) {
           if (v.children.length === 0 && v.state === VersionState.LIVE) core.versions.markDeleted(v);
         }
         core.setBackground({ schedules: core.bg.schedules.filter((s) => s.origin !== origin) });
-      });
-      await core.commit();
-      device = core.origins.detach(origin);
-      this.volumeOf.delete(origin);
-      debug('removing origin %s (%d)', name, origin);
-    } finally {
-      release();
-    }
+        this.volumeOf.delete(origin);
+        return { origin, device: core.origins.detach(origin) };
+      };
+    });
+    debug('removing origin %s (%d)', name, origin);
     await device?.close();
     this.reclaimer.kick();
   }
@@ -547,8 +539,7 @@ export class Store {
       (v) => v.kind === VersionKind.HIDDEN && v.source === STAGED_SOURCE && v.state === VersionState.LIVE,
     );
     if (left.length === 0) return;
-    await this.core.meta.run(async () => left.forEach((v) => versions.markDeleted(v)));
-    await this.core.commit();
+    await this.core.change(() => () => left.forEach((v) => versions.markDeleted(v)));
     debug('dropped %d snapshots left half received', left.length);
   }
 

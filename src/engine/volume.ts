@@ -192,8 +192,7 @@ export class Volume {
     this.host.assertWritable();
     if (id !== undefined) checkId(id);
     if (from === ORIGIN_IMAGE) await this.host.rollbackDone(this.origin);
-    const release = await this.core.gate.acquireExclusive();
-    try {
+    return this.core.change(async () => {
       const { versions } = this.core;
       this.assertPresent();
       const name = id ?? this.nextFreeId();
@@ -203,28 +202,21 @@ export class Volume {
       // a snapshot of the origin holds what the origin holds now: make that durable
       // first, or a crash could take back a write the snapshot already shows
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
-      await this.core.meta.run(async () => {
+      return () => {
         versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
-      });
-      await this.core.commit();
-      return name;
-    } finally {
-      release();
-    }
+        return name;
+      };
+    });
   }
 
   /** The snapshot vanishes now; its space returns in the background. */
   async delete(id: string): Promise<void> {
     this.host.assertWritable();
     checkId(id);
-    const release = await this.core.gate.acquireExclusive();
-    try {
+    await this.core.change(() => {
       const v = this.leafOf(id);
-      await this.core.meta.run(async () => this.core.versions.markDeleted(v));
-      await this.core.commit();
-    } finally {
-      release();
-    }
+      return () => this.core.versions.markDeleted(v);
+    });
     this.host.kickReclaim();
   }
 
@@ -290,15 +282,11 @@ export class Volume {
   }
 
   private async changeSchedules(change: () => ScheduleRecord[]): Promise<void> {
-    const release = await this.core.gate.acquireExclusive();
-    try {
+    await this.core.change(() => {
       this.assertPresent();
       const schedules = change();
-      await this.core.meta.run(async () => this.core.setBackground({ schedules }));
-      await this.core.commit();
-    } finally {
-      release();
-    }
+      return () => this.core.setBackground({ schedules });
+    });
   }
 
   // ---- replication -----------------------------------------------------------------
@@ -329,20 +317,13 @@ export class Volume {
    */
   async stage(from: string): Promise<Staged> {
     this.host.assertWritable();
-    const release = await this.core.gate.acquireExclusive();
-    try {
+    const leaf = await this.core.change(async () => {
       const source = this.leafOf(from);
       this.core.space.require(16);
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
-      const leaf = await this.core.meta.run(async () => {
-        const [, staged] = this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now());
-        return staged;
-      });
-      await this.core.commit();
-      return { leaf, from };
-    } finally {
-      release();
-    }
+      return () => this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now())[1];
+    });
+    return { leaf, from };
   }
 
   async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
@@ -365,16 +346,16 @@ export class Volume {
   async publish(s: Staged, id: string, uuid: string, created: Date, becomeOrigin = false): Promise<void> {
     this.host.assertWritable();
     checkId(id);
-    const release = await this.core.gate.acquireExclusive();
-    try {
+    const show = () => {
       if (this.core.versions.snapshot(this.origin, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
       if (this.snapshotByUuid(uuid)) throw new StoreError('EXISTS', `this store already holds snapshot ${uuid}`);
-      const show = () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
-      if (becomeOrigin) await this.host.startRollback(this.origin, s.leaf, id, show);
-      else {
-        await this.core.meta.run(async () => show());
-        await this.core.commit();
-      }
+      return () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
+    };
+    if (!becomeOrigin) return void (await this.core.change(show));
+    // a rollback's start is a change its owner makes (it sets space aside and starts the job)
+    const release = await this.core.gate.acquireExclusive();
+    try {
+      await this.host.startRollback(this.origin, s.leaf, id, show());
     } finally {
       release();
     }
@@ -382,13 +363,7 @@ export class Volume {
 
   /** Drop a staged snapshot: its space returns in the background, as after a delete. */
   async discard(s: Staged): Promise<void> {
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      await this.core.meta.run(async () => this.core.versions.markDeleted(s.leaf));
-      await this.core.commit();
-    } finally {
-      release();
-    }
+    await this.core.change(() => () => this.core.versions.markDeleted(s.leaf));
     this.host.kickReclaim();
   }
 
