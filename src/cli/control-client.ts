@@ -3,7 +3,7 @@
 import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../errors';
-import { parseStatus, StatusInput } from '../fuse/control';
+import { parseStatus, StatusInput } from '../control/status';
 import { progressReporter } from './progress';
 
 function controlPath(mountpoint: string): string {

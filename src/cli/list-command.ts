@@ -1,6 +1,6 @@
 // `snapfuse list`: the snapshots of a mount, from its status, as a table with the space
 // each holds, as a tree of what was taken of what, or as JSON.
-import { SnapshotStatus, StatusInput } from '../fuse/control';
+import { SnapshotStatus, StatusInput } from '../control/status';
 
 /** 1536 -> "1.5K"; bytes below 1 KiB as they are. */
 export function humanBytes(n: number): string {

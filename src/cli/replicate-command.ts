@@ -7,7 +7,8 @@ import { StoreError } from '../errors';
 import { openFiles, OpenedStore, StoreFiles } from '../engine/open-files';
 import { Progress, receiveSnapshot, ReceiveSummary, sendSnapshot, SendSummary } from '../engine/replication';
 import { ORIGIN_IMAGE } from '../engine/store';
-import { parseRanges, parseStatus } from '../fuse/control';
+import { parseRanges } from '../control/diff';
+import { parseStatus } from '../control/status';
 import { readStatus } from './control-client';
 import { progressReporter } from './progress';
 

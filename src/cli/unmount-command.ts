@@ -7,7 +7,7 @@ import { resolve } from 'path';
 import { promisify } from 'util';
 import { StoreError } from '../errors';
 import { isRunning } from '../util/process';
-import { parseStatus } from '../fuse/control';
+import { parseStatus } from '../control/status';
 import { snapfuseMounts } from '../fuse/mount';
 import { originDirs, readStatus } from './control-client';
 
