@@ -88,3 +88,12 @@ export async function followProgress(
     reporter.stop();
   }
 }
+
+/** `--wait` of a command whose work goes on in the mount: follow it with followProgress. */
+export function waitOption(until: string) {
+  return {
+    type: 'boolean' as const,
+    default: false,
+    describe: `wait ${until}, with a progress bar (plain lines when stderr is not a terminal)`,
+  };
+}

@@ -5,11 +5,24 @@
 import { execFile } from 'child_process';
 import { resolve } from 'path';
 import { promisify } from 'util';
-import { StoreError } from '../errors';
-import { isRunning } from '../util/process';
-import { parseStatus } from '../control/status';
-import { snapfuseMounts } from '../fuse/mount';
-import { originDirs, readStatus } from './control-client';
+import { StoreError } from '../../errors';
+import { isRunning } from '../../util/process';
+import { parseStatus } from '../../control/status';
+import { snapfuseMounts } from '../../fuse/mount';
+import { originDirs, readStatus } from '../control-client';
+import { defineCommand } from '../usage';
+
+export const unmountCommand = defineCommand({
+  command: ['unmount <mountpoint>', 'umount'],
+  describe: 'unmount, and return once the daemon has committed everything and exited',
+  builder: (y) =>
+    y.positional('mountpoint', { type: 'string', demandOption: true }).option('lazy', {
+      type: 'boolean',
+      default: false,
+      describe: 'detach now even while images are in use (umount -l); waits for the daemon all the same',
+    }),
+  handler: (a) => runUnmount(a.mountpoint, a.lazy),
+});
 
 const run = promisify(execFile);
 
