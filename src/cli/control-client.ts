@@ -97,7 +97,7 @@ export async function followProgress(
   const reporter = progressReporter(label);
   try {
     for (;;) {
-      const now = phase(parseStatus(await readStatus(mountpoint)));
+      const now = phase(await mountStatus(mountpoint));
       if (now === null) break;
       reporter.update(Math.round(now.done * 100), 100, now.what);
       await new Promise((r) => setTimeout(r, 200));

@@ -7,8 +7,7 @@ import { StoreError } from '../../errors';
 import { StoreFiles } from '../../engine/open-files';
 import { ORIGIN_IMAGE } from '../../engine/store';
 import { formatRanges, parseRanges } from '../../control/diff';
-import { parseStatus } from '../../control/status';
-import { readStatus } from '../control-client';
+import { mountStatus } from '../control-client';
 import { withStore } from '../offline-store';
 import { chosenOrigin, ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';
 import { defineCommand, UsageError } from '../usage';
@@ -75,7 +74,7 @@ export async function runDiff(
 
 /** The same, through a mount: the daemon computes it, and <mountpoint>/diff/<from>..<to> holds it. */
 export async function runDiffMounted(mountpoint: string, from: string, to: string): Promise<DiffResult> {
-  const status = parseStatus(await readStatus(mountpoint));
+  const status = await mountStatus(mountpoint);
   for (const id of [from, to]) {
     if (id !== ORIGIN_IMAGE && !status.snapshots.some((s) => s.id === id)) {
       throw new StoreError('NOT_FOUND', `no snapshot ${id}`);

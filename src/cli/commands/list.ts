@@ -1,8 +1,8 @@
 // `snapfuse list`: the snapshots of a mount, from its status, as a table with the space
 // each holds, as a tree of what was taken of what, or as JSON.
 import { join } from 'path';
-import { parseStatus, SnapshotStatus, StatusInput } from '../../control/status';
-import { originDirs, readStatus } from '../control-client';
+import { SnapshotStatus, StatusInput } from '../../control/status';
+import { mountStatus, originDirs } from '../control-client';
 import { defineCommand } from '../usage';
 
 export const listCommand = defineCommand({
@@ -22,9 +22,9 @@ export const listCommand = defineCommand({
   handler: async (a) => {
     const show = (s: StatusInput) => (a.json ? `${listJson(s)}\n` : a.tree ? listTree(s) : listTable(s));
     const names = await originDirs(a.mountpoint);
-    if (!names) return void process.stdout.write(show(parseStatus(await readStatus(a.mountpoint))));
+    if (!names) return void process.stdout.write(show(await mountStatus(a.mountpoint)));
     // a mount of named origins: each origin's list in turn (JSON: {"<name>": [...]})
-    const each = await Promise.all(names.map(async (n) => parseStatus(await readStatus(join(a.mountpoint, n)))));
+    const each = await Promise.all(names.map((n) => mountStatus(join(a.mountpoint, n))));
     if (a.json) {
       const byName = Object.fromEntries(names.map((n, i) => [n, JSON.parse(listJson(each[i]))]));
       return void process.stdout.write(`${JSON.stringify(byName, null, 2)}\n`);

@@ -1,6 +1,5 @@
 // `snapfuse status`: the mount's status as the control file shows it, or as one JSON object.
-import { parseStatus } from '../../control/status';
-import { readStatus } from '../control-client';
+import { mountStatus, readStatus } from '../control-client';
 import { defineCommand } from '../usage';
 
 export const statusCommand = defineCommand({
@@ -11,7 +10,9 @@ export const statusCommand = defineCommand({
       .positional('mountpoint', { type: 'string', demandOption: true })
       .option('json', { type: 'boolean', default: false, describe: 'print the status as one JSON object' }),
   handler: async (a) => {
-    const text = await readStatus(a.mountpoint);
-    process.stdout.write(a.json ? `${JSON.stringify(parseStatus(text), null, 2)}\n` : text);
+    const text = a.json
+      ? `${JSON.stringify(await mountStatus(a.mountpoint), null, 2)}\n`
+      : await readStatus(a.mountpoint);
+    process.stdout.write(text);
   },
 });

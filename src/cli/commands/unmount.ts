@@ -7,9 +7,8 @@ import { resolve } from 'path';
 import { promisify } from 'util';
 import { StoreError } from '../../errors';
 import { isRunning } from '../../util/process';
-import { parseStatus } from '../../control/status';
 import { snapfuseMounts } from '../../fuse/mount';
-import { originDirs, readStatus } from '../control-client';
+import { mountStatus, originDirs } from '../control-client';
 import { defineCommand } from '../usage';
 
 export const unmountCommand = defineCommand({
@@ -29,8 +28,7 @@ const run = promisify(execFile);
 /** The pid of the daemon serving the mount at `mnt` (a mount of named origins: any origin's status). */
 async function daemonOf(mnt: string): Promise<number | null> {
   const names = await originDirs(mnt);
-  const text = await readStatus(names ? resolve(mnt, names[0]) : mnt);
-  return parseStatus(text).daemon ?? null;
+  return (await mountStatus(names ? resolve(mnt, names[0]) : mnt)).daemon ?? null;
 }
 
 export async function runUnmount(mountpoint: string, lazy: boolean): Promise<void> {
