@@ -3,7 +3,7 @@
 import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../errors';
-import { parseStatus, StatusInput } from '../fuse/control';
+import { parseStatus, StatusInput } from '../control/status';
 import { progressReporter } from './progress';
 
 function controlPath(mountpoint: string): string {
@@ -16,17 +16,32 @@ function controlPath(mountpoint: string): string {
  * `cat`, can leave torn for a moment: a text that does not parse is read again.
  */
 export async function readStatus(mountpoint: string): Promise<string> {
+  return (await readAndParse(mountpoint)).text;
+}
+
+/** The status, parsed once: read again while torn, as readStatus does. */
+export async function mountStatus(mountpoint: string): Promise<StatusInput> {
+  const read = await readAndParse(mountpoint);
+  if ('torn' in read) throw read.torn; // what is wrong with the last text read
+  return read.status;
+}
+
+/** The text, and what it says; after 10 torn reads, the last text and why it does not parse. */
+async function readAndParse(
+  mountpoint: string,
+): Promise<{ text: string; status: StatusInput } | { text: string; torn: unknown }> {
   let text = '';
+  let torn: unknown;
   for (let attempt = 0; attempt < 10; attempt++) {
     text = await readControl(mountpoint);
     try {
-      parseStatus(text);
-      return text;
-    } catch {
+      return { text, status: parseStatus(text) };
+    } catch (e) {
+      torn = e;
       await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
     }
   }
-  return text; // still torn: the caller's parse says what is wrong with it
+  return { text, torn };
 }
 
 async function readControl(mountpoint: string): Promise<string> {
@@ -51,17 +66,21 @@ export async function originDirs(mountpoint: string): Promise<string[] | null> {
   return controls.every((st) => st?.isFile()) ? names : null;
 }
 
-export async function listSnapshots(mountpoint: string) {
-  return parseStatus(await readStatus(mountpoint)).snapshots;
-}
-
 export async function controlCommand(mountpoint: string, command: string): Promise<void> {
   await readStatus(mountpoint); // a clear error when this is no mount of ours
+  await writeCommand(mountpoint, command);
+}
+
+/**
+ * Write one command to a mount whose status was just read (so it is one of ours). A
+ * refused command fails with the status's error line, which says why.
+ */
+export async function writeCommand(mountpoint: string, command: string): Promise<void> {
   try {
     await fs.writeFile(controlPath(mountpoint), `${command}\n`);
   } catch (e) {
     const errno = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    const last = parseStatus(await readStatus(mountpoint)).lastError;
+    const last = (await mountStatus(mountpoint)).lastError;
     throw new StoreError('FAILED', last ? `${last.message} (${last.errno})` : `${command}: ${errno}`);
   }
 }
@@ -78,7 +97,7 @@ export async function followProgress(
   const reporter = progressReporter(label);
   try {
     for (;;) {
-      const now = phase(parseStatus(await readStatus(mountpoint)));
+      const now = phase(await mountStatus(mountpoint));
       if (now === null) break;
       reporter.update(Math.round(now.done * 100), 100, now.what);
       await new Promise((r) => setTimeout(r, 200));
@@ -87,4 +106,13 @@ export async function followProgress(
   } finally {
     reporter.stop();
   }
+}
+
+/** `--wait` of a command whose work goes on in the mount: follow it with followProgress. */
+export function waitOption(until: string) {
+  return {
+    type: 'boolean' as const,
+    default: false,
+    describe: `wait ${until}, with a progress bar (plain lines when stderr is not a terminal)`,
+  };
 }

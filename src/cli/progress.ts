@@ -2,6 +2,8 @@
 // at each tenth of the way, so that logs and pipes get a record without escape codes
 // (none when the total is not known ahead: the caller's summary line says what was done).
 import { SingleBar } from 'cli-progress';
+import type { Progress } from '../engine/replication';
+import { mebibytes } from './sizes';
 
 export interface ProgressReporter {
   /** `done` of `total` (bytes, chunks, ...); `what` names the phase, if the work has several. */
@@ -42,4 +44,12 @@ export function progressReporter(
     },
     stop: () => undefined,
   };
+}
+
+/** A stream's progress in MiB; `total` false: the size is not known ahead (a stream coming in), bytes only. */
+export function streamProgress(what: string, total: boolean): { progress: Progress; stop: () => void } {
+  const reporter = progressReporter(what, (done, all) =>
+    total ? `${mebibytes(done)}/${mebibytes(all)} MiB` : `${mebibytes(done)} MiB`,
+  );
+  return { progress: (done, all) => reporter.update(total ? done : 0, total ? all : 0), stop: () => reporter.stop() };
 }

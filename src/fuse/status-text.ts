@@ -9,8 +9,8 @@
 //     30-40 ms, which no request should wait for); the totals stay exact.
 import type { Volume } from '../engine/store';
 import type { Fault } from '../engine/faults';
-import type { StatusInput } from './control';
-import { snapshotLineFrame, statusFrame } from './control';
+import type { StatusInput } from '../control/status';
+import { snapshotLineFrame, statusFrame } from '../control/status';
 import { backgroundTurn, sliceEnds } from '../util/time-slice';
 
 const FIGURES_WHILE_SETTLING_MS = 1000;

@@ -4,7 +4,7 @@
 // refused as before.
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'fs';
 import { join } from 'path';
-import { parseStatus } from '../../src/fuse/control';
+import { parseStatus } from '../../src/control/status';
 import { isRunning } from '../../src/util/process';
 import { canMount, World } from '../helpers/e2e';
 import { Random } from '../helpers/random';

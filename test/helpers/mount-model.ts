@@ -21,7 +21,7 @@ import {
   writeSync,
 } from 'fs';
 import { join } from 'path';
-import { parseStatus, StatusInput } from '../../src/fuse/control';
+import { parseStatus, StatusInput } from '../../src/control/status';
 import { CLI, World } from './e2e';
 import { Random } from './random';
 

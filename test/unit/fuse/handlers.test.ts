@@ -3,7 +3,7 @@
 // A failing seed is printed; replay with SEED=<n>.
 import { MemoryDevice } from '../../../src/block/memory-device';
 import { Store } from '../../../src/engine/store';
-import { parseStatus } from '../../../src/fuse/control';
+import { parseStatus } from '../../../src/control/status';
 import { Handlers } from '../../../src/fuse/handlers';
 import { Random, seeds } from '../../helpers/random';
 

@@ -4,9 +4,15 @@
 import createDebug from 'debug';
 import { spawn } from 'child_process';
 import { closeSync, writeSync } from 'fs';
-import { StoreError } from '../errors';
-import { Mount } from '../fuse/mount';
-import { StoreFiles } from '../engine/open-files';
+import { StoreError } from '../../errors';
+import { Mount } from '../../fuse/mount';
+import { StoreFiles } from '../../engine/open-files';
+import { DEFAULT_CACHE_SIZE } from '../../engine/store';
+import { DEFAULT_WRITE_BACK } from '../../engine/write-back';
+import { parseInterval } from '../../engine/schedule';
+import { ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';
+import { sizeOption } from '../sizes';
+import { defineCommand } from '../usage';
 
 export interface MountArgs extends StoreFiles {
   mountpoint: string;
@@ -18,6 +24,53 @@ export interface MountArgs extends StoreFiles {
   'schedule-name': string;
   'ready-fd'?: number;
 }
+
+export const mountCommand = defineCommand({
+  command: 'mount <files..>',
+  describe:
+    'mount the store: `mount <origin> <cow> <mountpoint>` shows <mountpoint>/origin.img, snapshots/<id>.img, ' +
+    'control; `mount <cow> <mountpoint>` (named origins) shows <mountpoint>/<name>/ of each',
+  builder: (y) =>
+    y
+      .positional('files', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: '[<origin>] <cow> <mountpoint>',
+      })
+      .option('origin', ORIGIN_OPTION)
+      .check((a) => {
+        const n = (a.files as string[]).length;
+        return n === 2 || n === 3 ? true : 'give <origin> <cow> <mountpoint>, or <cow> <mountpoint>';
+      })
+      .option('foreground', {
+        alias: 'f',
+        type: 'boolean',
+        default: false,
+        describe: 'stay attached; log to stderr',
+      })
+      .option('cache-size', sizeOption('metadata cache budget', DEFAULT_CACHE_SIZE))
+      .option(
+        'write-back',
+        sizeOption('origin writes held while their copy-out commits; 0: each such write waits', DEFAULT_WRITE_BACK),
+      )
+      .option('every', {
+        type: 'string',
+        describe: 'take a snapshot this often (30s, 5m, 1h, 1d, 1w): schedule --schedule-name, kept in the store',
+        coerce: (v: string) => (parseInterval(v), v),
+      })
+      .option('keep', { type: 'number', describe: 'with --every: how many of its snapshots to keep' })
+      .option('schedule-name', { type: 'string', default: 'auto', describe: 'with --every: the schedule set' })
+      .implies('every', 'keep')
+      .implies('keep', 'every')
+      .option('ready-fd', { type: 'number', hidden: true }),
+  handler: async (a) => {
+    const files = a.files as string[];
+    const store = storeFilesOf(files.slice(0, -1), originOptions(a.origin), files.length === 2);
+    const { origin, cow, paths } = store;
+    await runMount({ ...(a as unknown as MountArgs), origin, cow, paths, mountpoint: files[files.length - 1] });
+  },
+});
 
 const debug = createDebug('snapfuse:daemon');
 let finished = false;

@@ -5,19 +5,30 @@
 import { execFile } from 'child_process';
 import { resolve } from 'path';
 import { promisify } from 'util';
-import { StoreError } from '../errors';
-import { isRunning } from '../util/process';
-import { parseStatus } from '../fuse/control';
-import { snapfuseMounts } from '../fuse/mount';
-import { originDirs, readStatus } from './control-client';
+import { StoreError } from '../../errors';
+import { isRunning } from '../../util/process';
+import { snapfuseMounts } from '../../fuse/mount';
+import { mountStatus, originDirs } from '../control-client';
+import { defineCommand } from '../usage';
+
+export const unmountCommand = defineCommand({
+  command: ['unmount <mountpoint>', 'umount'],
+  describe: 'unmount, and return once the daemon has committed everything and exited',
+  builder: (y) =>
+    y.positional('mountpoint', { type: 'string', demandOption: true }).option('lazy', {
+      type: 'boolean',
+      default: false,
+      describe: 'detach now even while images are in use (umount -l); waits for the daemon all the same',
+    }),
+  handler: (a) => runUnmount(a.mountpoint, a.lazy),
+});
 
 const run = promisify(execFile);
 
 /** The pid of the daemon serving the mount at `mnt` (a mount of named origins: any origin's status). */
 async function daemonOf(mnt: string): Promise<number | null> {
   const names = await originDirs(mnt);
-  const text = await readStatus(names ? resolve(mnt, names[0]) : mnt);
-  return parseStatus(text).daemon ?? null;
+  return (await mountStatus(names ? resolve(mnt, names[0]) : mnt)).daemon ?? null;
 }
 
 export async function runUnmount(mountpoint: string, lazy: boolean): Promise<void> {

@@ -1,6 +1,37 @@
 // `snapfuse list`: the snapshots of a mount, from its status, as a table with the space
 // each holds, as a tree of what was taken of what, or as JSON.
-import { SnapshotStatus, StatusInput } from '../fuse/control';
+import { join } from 'path';
+import { SnapshotStatus, StatusInput } from '../../control/status';
+import { mountStatus, originDirs } from '../control-client';
+import { defineCommand } from '../usage';
+
+export const listCommand = defineCommand({
+  command: 'list <mountpoint>',
+  describe:
+    'list the snapshots with the space each holds alone and shares (of every origin, at the root of a mount of named origins)',
+  builder: (y) =>
+    y
+      .positional('mountpoint', { type: 'string', demandOption: true })
+      .option('tree', { type: 'boolean', default: false, describe: 'draw what each snapshot was taken of' })
+      .option('json', {
+        type: 'boolean',
+        default: false,
+        describe: 'print [{"id", "parent", "created", "exclusiveBytes", "sharedBytes", "schedule", ...}]',
+      })
+      .check((a) => (a.tree && a.json ? 'give --tree or --json, not both' : true)),
+  handler: async (a) => {
+    const show = (s: StatusInput) => (a.json ? `${listJson(s)}\n` : a.tree ? listTree(s) : listTable(s));
+    const names = await originDirs(a.mountpoint);
+    if (!names) return void process.stdout.write(show(await mountStatus(a.mountpoint)));
+    // a mount of named origins: each origin's list in turn (JSON: {"<name>": [...]})
+    const each = await Promise.all(names.map((n) => mountStatus(join(a.mountpoint, n))));
+    if (a.json) {
+      const byName = Object.fromEntries(names.map((n, i) => [n, JSON.parse(listJson(each[i]))]));
+      return void process.stdout.write(`${JSON.stringify(byName, null, 2)}\n`);
+    }
+    process.stdout.write(names.map((n, i) => `origin ${n}\n${show(each[i])}`).join('\n'));
+  },
+});
 
 /** 1536 -> "1.5K"; bytes below 1 KiB as they are. */
 export function humanBytes(n: number): string {
