@@ -20,7 +20,7 @@ import { tmpdir } from 'os';
 import { join, resolve } from 'path';
 import { gzipSync } from 'zlib';
 import { FileDevice } from '../src/block/file-device';
-import { checkStore } from '../src/engine/check';
+import { checkStore } from '../src/engine/tools/check';
 import { NamedOrigin, OriginIdentity, ORIGIN_IMAGE, Store, Volume } from '../src/engine/store';
 
 const KiB = 1024;

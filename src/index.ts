@@ -24,7 +24,7 @@ export type {
 export type { BlockDevice, IoPriority } from './block/block-device';
 export { FileDevice } from './block/file-device';
 export { MemoryDevice } from './block/memory-device';
-export { sendSnapshot, receiveSnapshot } from './engine/replication';
-export type { SendOptions, SendSummary, ReceiveOptions, ReceiveSummary } from './engine/replication';
+export { sendSnapshot, receiveSnapshot } from './engine/tools/replication';
+export type { SendOptions, SendSummary, ReceiveOptions, ReceiveSummary } from './engine/tools/replication';
 export { StoreError, isStoreError } from './errors';
 export type { ErrorCode } from './errors';

@@ -2,7 +2,7 @@
 // at each tenth of the way, so that logs and pipes get a record without escape codes
 // (none when the total is not known ahead: the caller's summary line says what was done).
 import { SingleBar } from 'cli-progress';
-import type { Progress } from '../engine/replication';
+import type { Progress } from '../engine/tools/replication';
 import { mebibytes } from './sizes';
 
 export interface ProgressReporter {

@@ -3,7 +3,7 @@
 // StoreError codes to errno, so a refused command reaches `echo` as EINVAL.
 
 import { StoreError } from '../errors';
-import { formatInterval, MAX_KEEP, parseInterval, SCHEDULE_NAME } from '../engine/schedule';
+import { formatInterval, MAX_KEEP, parseInterval, SCHEDULE_NAME } from '../engine/background/schedule';
 import { checkSnapshotId, ORIGIN, quote, QUOTE_LIMIT } from './words';
 
 /** A write longer than this is refused before it is even decoded. */

@@ -2,7 +2,7 @@
 // fixed order, made by the mount and read back by the CLI. Pure functions only.
 
 import { StoreError } from '../errors';
-import { formatInterval, parseInterval, SCHEDULE_NAME } from '../engine/schedule';
+import { formatInterval, parseInterval, SCHEDULE_NAME } from '../engine/background/schedule';
 import { isSnapshotId, NONE, ORIGIN, printable, quote } from './words';
 
 export interface SnapshotStatus {

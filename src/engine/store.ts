@@ -28,13 +28,13 @@ import { INDEX_VALUE_SIZE, SpaceMap } from '../alloc/space-map';
 import { TransactionManager } from '../txn/transaction-manager';
 import { VersionTree, Version } from '../snap/version-tree';
 import { ExceptionIndex } from '../snap/exceptions';
-import { BackgroundState, Core } from './core';
+import { BackgroundState, Core } from './metadata/core';
 import { Reservation } from './space';
-import { DataPath } from './data-path';
-import { Reclaimer } from './reclaim';
-import { RollbackJob } from './rollback';
+import { DataPath } from './io/data-path';
+import { Reclaimer } from './background/reclaim';
+import { RollbackJob } from './background/rollback';
 import { Faults } from './faults';
-import { SpaceTotals } from './accounting';
+import { SpaceTotals } from './background/accounting';
 import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
 
 export { ID_PATTERN, ORIGIN_IMAGE, Volume } from './volume';

@@ -7,12 +7,12 @@ import { ScheduleRecord } from '../format/superblock';
 import { BLOCK_SIZE } from '../format/layout';
 import { NAME_MAX, VersionKind } from '../format/records';
 import { Version } from '../snap/version-tree';
-import { Core } from './core';
+import { Core } from './metadata/core';
 import { Fault } from './faults';
-import { DataPath } from './data-path';
-import { ByteRange, chunkRanges, differingChunks } from './delta';
-import { SnapshotSpace, SpaceTotals } from './accounting';
-import { withSchedule } from './schedule';
+import { DataPath } from './io/data-path';
+import { ByteRange, chunkRanges, differingChunks } from './tools/delta';
+import { SnapshotSpace, SpaceTotals } from './background/accounting';
+import { withSchedule } from './background/schedule';
 
 export const ORIGIN_IMAGE = 'origin';
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

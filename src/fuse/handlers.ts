@@ -18,7 +18,7 @@ import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, Volume } from '../engine/store';
 import type { Fault } from '../engine/faults';
-import { Scheduler, ScheduleHost } from '../engine/schedule';
+import { Scheduler, ScheduleHost } from '../engine/background/schedule';
 import { MAX_COMMAND_BYTES, parseCommand } from '../control/command';
 import { formatRanges } from '../control/diff';
 import { StatusText } from './status-text';

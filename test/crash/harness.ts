@@ -10,7 +10,7 @@
 //   - origin chunks not written since the last sync hold what they held then.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { checkStore } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/tools/check';
 import { isStoreError } from '../../src/errors';
 import { Random } from '../helpers/random';
 import { Recorder } from './recorder';

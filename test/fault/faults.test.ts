@@ -3,7 +3,7 @@
 // does not depend on the failed part keeps working.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { checkStore } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/tools/check';
 import { StoreError } from '../../src/errors';
 import { Random } from '../helpers/random';
 

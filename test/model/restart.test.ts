@@ -2,7 +2,7 @@
 // never leaks or double-frees; a rollback that returned finishes at the next open.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { checkStore } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/tools/check';
 import { CaptureDevice } from '../helpers/capture-device';
 import { Random } from '../helpers/random';
 

@@ -3,7 +3,7 @@
 // seed and the steps so far; SEED=n replays one seed, SEEDS=n runs more.
 import { MemoryDevice } from '../../src/block/memory-device';
 import { Store } from '../../src/engine/store';
-import { checkStore } from '../../src/engine/check';
+import { checkStore } from '../../src/engine/tools/check';
 import { isStoreError } from '../../src/errors';
 import { Random, seeds } from '../helpers/random';
 

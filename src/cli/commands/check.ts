@@ -3,7 +3,7 @@
 // opened is reported the same way, in one line. With --json the result also says how much
 // of the store is metadata and how much copied data (absent when the store did not open).
 import { openFiles, StoreFiles } from '../../engine/open-files';
-import { checkStoreReport, scrubData, SpaceUsage } from '../../engine/check';
+import { checkStoreReport, scrubData, SpaceUsage } from '../../engine/tools/check';
 import { isStoreError } from '../../errors';
 import { progressReporter } from '../progress';
 import { ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';

@@ -2,7 +2,7 @@
 // a new snapshot; progress goes to stderr when that is one, and a summary line after.
 import { StoreError } from '../../errors';
 import { isNamedStore, StoreFiles } from '../../engine/open-files';
-import { receiveSnapshot, ReceiveSummary } from '../../engine/replication';
+import { receiveSnapshot, ReceiveSummary } from '../../engine/tools/replication';
 import { withStore } from '../offline-store';
 import { streamProgress } from '../progress';
 import { mebibytes } from '../sizes';

@@ -1,6 +1,6 @@
 // `snapfuse schedule`: set or stop a schedule of rolling snapshots through the mount's
 // control file (the store keeps it, and the mount takes and retires its snapshots).
-import { parseInterval } from '../../engine/schedule';
+import { parseInterval } from '../../engine/background/schedule';
 import { controlCommand } from '../control-client';
 import { defineCommand } from '../usage';
 

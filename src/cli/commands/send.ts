@@ -2,7 +2,7 @@
 // one) as a stream on stdout, never a terminal; progress goes to stderr when that is one.
 import { StoreError } from '../../errors';
 import { StoreFiles } from '../../engine/open-files';
-import { sendSnapshot, SendSummary } from '../../engine/replication';
+import { sendSnapshot, SendSummary } from '../../engine/tools/replication';
 import { withStore } from '../offline-store';
 import { streamProgress } from '../progress';
 import { chosenOrigin, ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';

@@ -3,7 +3,7 @@
 // each is checked to be the file it was at format.
 import { MemoryDevice } from '../../../src/block/memory-device';
 import { NamedOrigin, OriginOpener, Store } from '../../../src/engine/store';
-import { checkStore } from '../../../src/engine/check';
+import { checkStore } from '../../../src/engine/tools/check';
 import { isStoreError } from '../../../src/errors';
 
 const CHUNK = 4096;

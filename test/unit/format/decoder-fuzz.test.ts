@@ -4,7 +4,7 @@
 // never a hang. A failure names its seed: SEED=n replays it.
 import { MemoryDevice } from '../../../src/block/memory-device';
 import { Store } from '../../../src/engine/store';
-import { checkStore } from '../../../src/engine/check';
+import { checkStore } from '../../../src/engine/tools/check';
 import { BLOCK_SIZE, blockTypeOf, blockSeq, sealBlock } from '../../../src/format/layout';
 import { chooseSuperblock } from '../../../src/format/superblock';
 import { StoreError } from '../../../src/errors';

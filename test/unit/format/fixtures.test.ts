@@ -10,7 +10,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { gunzipSync } from 'zlib';
 import { FileDevice } from '../../../src/block/file-device';
-import { checkStoreReport, scrubData } from '../../../src/engine/check';
+import { checkStoreReport, scrubData } from '../../../src/engine/tools/check';
 import { OpenOptions, OriginIdentity, ORIGIN_IMAGE, Store, Volume } from '../../../src/engine/store';
 import { SINGLE_ORIGIN_FORMAT } from '../../../src/format/superblock';
 

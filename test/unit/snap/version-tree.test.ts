@@ -1,6 +1,6 @@
 import { VersionKind, VersionState } from '../../../src/format/records';
 import { VersionTree } from '../../../src/snap/version-tree';
-import { planPass } from '../../../src/engine/reclaim';
+import { planPass } from '../../../src/engine/background/reclaim';
 
 describe('version tree', () => {
   test('a snapshot freezes its source into an interior version with two leaves', () => {

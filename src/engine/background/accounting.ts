@@ -10,14 +10,14 @@
 //     it has passed go into its table too. Until it ends, the figures are those from
 //     before the delete, marked as being counted. A pass also runs at open.
 import createDebug from 'debug';
-import { unpackException } from '../format/records';
-import { chunkShares, ChunkEntry, ChunkShares } from '../snap/shares';
-import { TreeObserver, Version, VersionTree } from '../snap/version-tree';
-import type { ExceptionIndex } from '../snap/exceptions';
-import type { Mutex } from '../util/locks';
-import { Faults } from './faults';
-import { Origins, splitKey } from './origins';
-import { backgroundTurn, sliceEnds } from '../util/time-slice';
+import { unpackException } from '../../format/records';
+import { chunkShares, ChunkEntry, ChunkShares } from '../../snap/shares';
+import { TreeObserver, Version, VersionTree } from '../../snap/version-tree';
+import type { ExceptionIndex } from '../../snap/exceptions';
+import type { Mutex } from '../../util/locks';
+import { Faults } from '../faults';
+import { Origins, splitKey } from '../origins';
+import { backgroundTurn, sliceEnds } from '../../util/time-slice';
 
 const debug = createDebug('snapfuse:accounting');
 const BATCH_CHUNKS = 4096; // chunks counted per turn of the metadata lock

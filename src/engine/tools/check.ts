@@ -8,11 +8,11 @@
 //     owned (no leak), the free count true.
 // It reads the current state (committed plus this transaction): run it on a quiet store.
 // On the way it counts what the space holds: metadata blocks and referenced COW chunks.
-import { BLOCK_SIZE, readU64 } from '../format/layout';
-import { ExceptionKind, unpackException, VersionKind } from '../format/records';
-import { BTree } from '../btree/btree';
-import { splitKey } from './origins';
-import { Core } from './core';
+import { BLOCK_SIZE, readU64 } from '../../format/layout';
+import { ExceptionKind, unpackException, VersionKind } from '../../format/records';
+import { BTree } from '../../btree/btree';
+import { splitKey } from '../origins';
+import { Core } from '../metadata/core';
 
 export type Progress = (phase: string, done: number, total: number) => void;
 

@@ -2,10 +2,10 @@
 // every snapshot, the entry it reads; an entry read by one snapshot is that snapshot's
 // alone, by more it is shared, by none it waits for reclaim. Seeded: a failure names its
 // seed (SEED=<n> replays it).
-import { MemoryDevice } from '../../../src/block/memory-device';
-import { Store } from '../../../src/engine/store';
-import { ExceptionKind } from '../../../src/format/records';
-import { Random } from '../../helpers/random';
+import { MemoryDevice } from '../../../../src/block/memory-device';
+import { Store } from '../../../../src/engine/store';
+import { ExceptionKind } from '../../../../src/format/records';
+import { Random } from '../../../helpers/random';
 
 const CHUNK = 4096;
 const CHUNKS = 48;

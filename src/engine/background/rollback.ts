@@ -9,10 +9,10 @@
 // and the cursor committed, so a crash resumes; redoing a chunk is harmless. At the end
 // the hidden leaf is deleted and reclaimed like any snapshot.
 import createDebug from 'debug';
-import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../format/records';
-import { Core } from './core';
-import { Reservation } from './space';
-import { DataPath } from './data-path';
+import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../../format/records';
+import { Core } from '../metadata/core';
+import { Reservation } from '../space';
+import { DataPath } from '../io/data-path';
 
 const debug = createDebug('snapfuse:rollback');
 const BATCH_CHUNKS = 256;

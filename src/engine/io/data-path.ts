@@ -13,17 +13,17 @@
 // in place; otherwise the snapshot gets a new chunk (the rest copied from what it read
 // before), so a committed chunk is never overwritten and its checksum stays true.
 import { crc32c } from '@node-rs/crc32';
-import { StoreError } from '../errors';
-import { BLOCK_SIZE } from '../format/layout';
-import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../format/records';
-import { Found } from '../snap/exceptions';
-import { Version } from '../snap/version-tree';
-import { splitKey } from './origins';
-import { Core } from './core';
-import { Reservation } from './space';
-import { Faults } from './faults';
+import { StoreError } from '../../errors';
+import { BLOCK_SIZE } from '../../format/layout';
+import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../../format/records';
+import { Found } from '../../snap/exceptions';
+import { Version } from '../../snap/version-tree';
+import { splitKey } from '../origins';
+import { Core } from '../metadata/core';
+import { Reservation } from '../space';
+import { Faults } from '../faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
-import { BufferPool } from '../util/buffer-pool';
+import { BufferPool } from '../../util/buffer-pool';
 
 export interface Piece {
   chunk: number;

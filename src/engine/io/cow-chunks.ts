@@ -4,9 +4,9 @@
 // read and check the whole chunk each time.
 import { crc32c } from '@node-rs/crc32';
 import { LRUCache } from 'lru-cache';
-import { StoreError } from '../errors';
-import { BLOCK_SIZE } from '../format/layout';
-import { BlockDevice } from '../block/block-device';
+import { StoreError } from '../../errors';
+import { BLOCK_SIZE } from '../../format/layout';
+import { BlockDevice } from '../../block/block-device';
 
 export class CowChunks {
   private readonly verified = new LRUCache<number, number>({ max: 65536 }); // block -> crc seen sound

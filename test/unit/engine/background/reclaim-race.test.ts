@@ -4,11 +4,11 @@
 // the pass is about to merge into the younger snapshot) and is held, here by an origin
 // read that waits, while the pass plans, walks the index and ends. Its entry must not be
 // left on a version the pass removed: the younger snapshot must still read the old data.
-import { MemoryDevice } from '../../../src/block/memory-device';
-import { IoPriority } from '../../../src/block/block-device';
-import { checkStore } from '../../../src/engine/check';
-import { Store } from '../../../src/engine/store';
-import { Random } from '../../helpers/random';
+import { MemoryDevice } from '../../../../src/block/memory-device';
+import { IoPriority } from '../../../../src/block/block-device';
+import { checkStore } from '../../../../src/engine/tools/check';
+import { Store } from '../../../../src/engine/store';
+import { Random } from '../../../helpers/random';
 
 const CHUNK = 4096;
 

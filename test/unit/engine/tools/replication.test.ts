@@ -2,12 +2,12 @@
 // and a receiver that a cut or damaged stream leaves exactly as it was.
 // A failing seed is printed; replay with SEED=<n>.
 import { createHash } from 'crypto';
-import { MemoryDevice } from '../../../src/block/memory-device';
-import { ORIGIN_IMAGE, Store } from '../../../src/engine/store';
-import { receiveSnapshot, sendSnapshot } from '../../../src/engine/replication';
-import { checkStoreReport } from '../../../src/engine/check';
-import { ByteRange } from '../../../src/engine/delta';
-import { Random } from '../../helpers/random';
+import { MemoryDevice } from '../../../../src/block/memory-device';
+import { ORIGIN_IMAGE, Store } from '../../../../src/engine/store';
+import { receiveSnapshot, sendSnapshot } from '../../../../src/engine/tools/replication';
+import { checkStoreReport } from '../../../../src/engine/tools/check';
+import { ByteRange } from '../../../../src/engine/tools/delta';
+import { Random } from '../../../helpers/random';
 
 const CHUNK = 4096;
 const CHUNKS = 48;

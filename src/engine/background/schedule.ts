@@ -6,8 +6,8 @@
 // last snapshot is the newest one's own, so both survive a remount; one missed while
 // unmounted is taken at the next mount.
 import createDebug from 'debug';
-import { StoreError } from '../errors';
-import { MAX_ORIGIN_SCHEDULES, MAX_SCHEDULES, ScheduleRecord } from '../format/superblock';
+import { StoreError } from '../../errors';
+import { MAX_ORIGIN_SCHEDULES, MAX_SCHEDULES, ScheduleRecord } from '../../format/superblock';
 
 const debug = createDebug('snapfuse:schedule');
 

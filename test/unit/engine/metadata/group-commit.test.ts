@@ -1,5 +1,5 @@
-import { MemoryDevice } from '../../../src/block/memory-device';
-import { Store } from '../../../src/engine/store';
+import { MemoryDevice } from '../../../../src/block/memory-device';
+import { Store } from '../../../../src/engine/store';
 
 /** A memory device whose flushes wait, while held, until released. */
 class HeldFlushDevice extends MemoryDevice {

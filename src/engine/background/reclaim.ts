@@ -14,11 +14,11 @@
 // with each batch, so a crash resumes the pass; redoing a visited chunk changes nothing.
 // Deletes made during a pass wait for the next one.
 import createDebug from 'debug';
-import { ExceptionKind, unpackException, VersionKind, VersionState } from '../format/records';
-import { Version, VersionTree } from '../snap/version-tree';
-import { Core } from './core';
-import { Faults } from './faults';
-import { backgroundTurn, sliceEnds } from '../util/time-slice';
+import { ExceptionKind, unpackException, VersionKind, VersionState } from '../../format/records';
+import { Version, VersionTree } from '../../snap/version-tree';
+import { Core } from '../metadata/core';
+import { Faults } from '../faults';
+import { backgroundTurn, sliceEnds } from '../../util/time-slice';
 
 const debug = createDebug('snapfuse:reclaim');
 // chunks scanned per commit: a commit of a few hundred chunks' changes is written in a few ms, so a

@@ -5,10 +5,10 @@
 // a whole one), writes the records into it, and makes it visible only after the trailer
 // proved the stream whole: a cut or damaged stream leaves the receiver as it was, and the
 // same send can simply be run again.
-import { StoreError } from '../errors';
-import { MAX_RECORD_DATA, SnapshotIdentity, STREAM_VERSION, StreamReader, StreamWriter } from '../format/stream';
+import { StoreError } from '../../errors';
+import { MAX_RECORD_DATA, SnapshotIdentity, STREAM_VERSION, StreamReader, StreamWriter } from '../../format/stream';
 import { ByteRange } from './delta';
-import { ORIGIN_IMAGE, SnapshotInfo, Store } from './store';
+import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../store';
 
 /** Bytes done and to do, for a progress bar. */
 export type Progress = (done: number, total: number) => void;

@@ -9,21 +9,21 @@
 // The gate keeps a snapshot from being taken while a write to its source is half done;
 // the pin keeps a commit from recording an allocation without the entry that owns it.
 import createDebug from 'debug';
-import { BLOCK_SIZE } from '../format/layout';
-import { OriginRecord, packVersion } from '../format/records';
-import { ScheduleRecord, Superblock } from '../format/superblock';
-import { BlockDevice } from '../block/block-device';
-import { BTree } from '../btree/btree';
-import { SpaceMap } from '../alloc/space-map';
-import { TransactionManager } from '../txn/transaction-manager';
-import { Version, VersionTree } from '../snap/version-tree';
-import { ExceptionIndex } from '../snap/exceptions';
-import { KeyedRwLock, Mutex, RwLock } from '../util/locks';
+import { BLOCK_SIZE } from '../../format/layout';
+import { OriginRecord, packVersion } from '../../format/records';
+import { ScheduleRecord, Superblock } from '../../format/superblock';
+import { BlockDevice } from '../../block/block-device';
+import { BTree } from '../../btree/btree';
+import { SpaceMap } from '../../alloc/space-map';
+import { TransactionManager } from '../../txn/transaction-manager';
+import { Version, VersionTree } from '../../snap/version-tree';
+import { ExceptionIndex } from '../../snap/exceptions';
+import { KeyedRwLock, Mutex, RwLock } from '../../util/locks';
 import { GroupCommit } from './group-commit';
-import { Accounting } from './accounting';
-import { Origins } from './origins';
-import { Space } from './space';
-import { CowChunks } from './cow-chunks';
+import { Accounting } from '../background/accounting';
+import { Origins } from '../origins';
+import { Space } from '../space';
+import { CowChunks } from '../io/cow-chunks';
 
 const debug = createDebug('snapfuse:engine');
 

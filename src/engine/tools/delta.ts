@@ -4,9 +4,9 @@
 // file, or different COW chunks). Unchanged data is never read. Two COW chunks may
 // happen to hold the same bytes: such a chunk is reported, which costs a send some
 // bytes and never loses a change.
-import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../format/records';
-import { Version } from '../snap/version-tree';
-import type { Core } from './core';
+import { ExceptionKind, chunkKey, MAX_CHUNKS } from '../../format/records';
+import { Version } from '../../snap/version-tree';
+import type { Core } from '../metadata/core';
 
 /** Chunk keys looked at per turn of the metadata lock. */
 const PAGE = 1024;

@@ -13,11 +13,11 @@
 //
 // Bounded: a write that would hold a new chunk past the limit waits for room.
 import createDebug from 'debug';
-import { MAX_CHUNKS } from '../format/records';
-import type { Core } from './core';
-import type { Reservation } from './space';
-import { Faults } from './faults';
-import type { BufferPool } from '../util/buffer-pool';
+import { MAX_CHUNKS } from '../../format/records';
+import type { Core } from '../metadata/core';
+import type { Reservation } from '../space';
+import { Faults } from '../faults';
+import type { BufferPool } from '../../util/buffer-pool';
 
 const debug = createDebug('snapfuse:write-back');
 
