@@ -126,8 +126,8 @@ export class Store {
     commitInterval: number,
     writeBack?: number,
   ) {
-    this.data = new DataPath(core, writeBack, this.faults);
     this.reclaimer = new Reclaimer(core, this.faults);
+    this.data = new DataPath(core, writeBack, this.faults, (v) => this.reclaimer.heirOf(v));
     core.accounting.reportTo(this.faults);
     this.host = {
       core,

@@ -70,11 +70,21 @@ export class Reclaimer {
   progress: number | null = null;
   /** Why the last pass stopped early, if it did; the next kick retries. */
   lastError: Error | null = null;
+  private plan: PassPlan | null = null; // the running pass's
 
   constructor(
     private readonly core: Core,
     private readonly faults: Faults,
   ) {}
+
+  /**
+   * Where a copy-out's entry for version `v` must go: a version the running pass merges
+   * away would take the entry with it in chunks the pass has visited, so it goes to the
+   * heir. Ask under the pin (shared): the plan is made holding it exclusive.
+   */
+  heirOf(v: Version): Version {
+    return this.plan?.get(v.id) ?? v;
+  }
 
   /** Start a pass if deleted snapshots wait and none runs. */
   kick(): void {
@@ -116,7 +126,7 @@ export class Reclaimer {
       const release = await core.pin.acquireExclusive();
       let plan: PassPlan;
       try {
-        plan = await core.meta.run(async () => (core.passPlan = planPass(core.versions)));
+        plan = await core.meta.run(async () => (this.plan = planPass(core.versions)));
       } finally {
         release();
       }
@@ -197,7 +207,7 @@ export class Reclaimer {
     const gone = [...plan.keys()].sort((a, b) => b - a).map((id) => core.versions.get(id)!);
     for (const v of gone) core.versions.remove(v);
     core.origins.dropRemoved();
-    core.passPlan = null;
+    this.plan = null;
     core.setBackground({ reclaimRunning: false, reclaimCursor: 0 });
     debug('pass done: %d versions removed or merged', gone.length);
   }

@@ -51,12 +51,18 @@ export class DataPath {
   /** Chunks copied out since the store opened. */
   copyOuts = 0;
 
-  /** `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it. */
+  /**
+   * `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it.
+   * `heirOf`: where a copy-out's entry goes instead of a version the running reclaim pass
+   * merges away (reclaim's plan; asked holding the pin).
+   */
   constructor(
     private readonly core: Core,
-    writeBack = DEFAULT_WRITE_BACK,
+    writeBack: number | undefined,
     faults: Faults,
+    private readonly heirOf: (v: Version) => Version,
   ) {
+    writeBack ??= DEFAULT_WRITE_BACK;
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
     this.writeBack = new WriteBack(core, writeBack, this.buffers, (chunks) => this.copyOut(chunks), faults);
   }
@@ -296,9 +302,8 @@ export class DataPath {
       throw StoreError.corruption(`chunk ${chunk}: the origin's nearest entry is a COW chunk, not a marker`);
     }
     const keeper = found ? found.version : versions.root(leaf);
-    // a version that the running reclaim pass merges away would take the entry with it
-    // in chunks the pass has visited: give it straight to the heir
-    const heir = this.core.passPlan?.get(keeper.id) ?? keeper;
+    // a version that the running reclaim pass merges away goes to its heir
+    const heir = this.heirOf(keeper);
     return heir === leaf ? null : heir;
   }
 

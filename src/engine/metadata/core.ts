@@ -16,7 +16,7 @@ import { BlockDevice } from '../../block/block-device';
 import { BTree } from '../../btree/btree';
 import { SpaceMap } from '../../alloc/space-map';
 import { TransactionManager } from '../../txn/transaction-manager';
-import { Version, VersionTree } from '../../snap/version-tree';
+import { VersionTree } from '../../snap/version-tree';
 import { ExceptionIndex } from '../../snap/exceptions';
 import { KeyedRwLock, Mutex, RwLock } from '../../util/locks';
 import { GroupCommit } from './group-commit';
@@ -47,8 +47,6 @@ export class Core {
   readonly group: GroupCommit;
   readonly accounting: Accounting;
   readonly chunkBlocks: number;
-  /** The running reclaim pass's plan: merged versions -> heir, removed -> null. */
-  passPlan: Map<number, Version | null> | null = null;
   readonly origins: Origins;
   private bgChanged = false;
   readonly space: Space;
