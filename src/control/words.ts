@@ -4,12 +4,13 @@
 // the FUSE layer answers as EINVAL.
 
 import { StoreError } from '../errors';
+import { ID_PATTERN, ORIGIN_IMAGE } from '../engine/volume';
 
-/** Snapshot ids (DESIGN.md): safe as file names, never `.`/`..`, no blanks. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Snapshot ids (DESIGN.md): safe as file names, never `.`/`..`, no blanks; the store's rule. */
+export { ID_PATTERN };
 
 /** The name of the live origin in `from <src>` and in a snapshot's parent. */
-export const ORIGIN = 'origin';
+export const ORIGIN = ORIGIN_IMAGE;
 
 /** A field with no value: no parent, nothing running, no error. */
 export const NONE = '-';
