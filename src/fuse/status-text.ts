@@ -43,6 +43,7 @@ export class StatusText {
   // a line per live snapshot, in the status's order: a create or delete changes one
   private readonly lines = new Map<string, KeptLine>();
   private linesBytes = 0;
+  private linesMade = 0; // bumped whenever a line changes: a text shown stays as it was joined
   private listed = -1; // the volume's snapshotsChanged the lines follow
   private figures = -1; // the accounting's generation whose figures the lines show
   private figuresAt = 0; // when they were made
@@ -90,7 +91,7 @@ export class StatusText {
       daemon: process.pid,
     };
     // the same facts give the same text: made again only when one changed
-    const key = JSON.stringify({ ...input, lines: `${this.listed}/${this.figures}` });
+    const key = JSON.stringify({ ...input, lines: this.linesMade });
     if (key !== this.shown.key) {
       const { head, tail } = statusFrame(input, this.lines.size);
       const [h, t] = [Buffer.from(head), Buffer.from(tail)];
@@ -133,6 +134,7 @@ export class StatusText {
       this.linesBytes += line.bytes.length;
     }
     this.listed = key;
+    this.linesMade++;
   }
 
   /** Every line with these figures (a line made meanwhile keeps its own), and `figures`' moment. */
@@ -145,6 +147,7 @@ export class StatusText {
       bytes += line.bytes.length;
     }
     this.linesBytes = bytes;
+    this.linesMade++;
     this.figuresAt = Date.now();
   }
 
