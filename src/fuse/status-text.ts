@@ -48,7 +48,7 @@ export class StatusText {
   private figures = -1; // the accounting's generation whose figures the lines show
   private figuresAt = 0; // when they were made
   private refreshing = false;
-  private refreshed: { figures: number; made: Map<string, { bytes: Buffer; now: Figures }> } | null = null;
+  private refreshed: { figures: number; made: Map<KeptLine, { bytes: Buffer; now: Figures }> } | null = null;
   private shown: Shown = { key: '', head: Buffer.alloc(0), tail: Buffer.alloc(0), length: 0, joined: null };
 
   constructor(
@@ -66,7 +66,7 @@ export class StatusText {
       const { figures, made } = this.refreshed;
       this.refreshed = null;
       this.figures = figures;
-      this.remakeAll((name) => made.get(name));
+      this.remakeAll((_, line) => made.get(line)); // a line made anew meanwhile keeps its own
     }
     if (!settling && this.figures !== this.volume.spaceChanged) {
       // every snapshot's figures may have moved (a copy-out, a write to a snapshot)
@@ -138,10 +138,12 @@ export class StatusText {
   }
 
   /** Every line with these figures (a line made meanwhile keeps its own), and `figures`' moment. */
-  private remakeAll(figuresOf: (name: string) => Figures | { bytes: Buffer; now: Figures } | undefined): void {
+  private remakeAll(
+    figuresOf: (name: string, line: KeptLine) => Figures | { bytes: Buffer; now: Figures } | undefined,
+  ): void {
     let bytes = 0;
     for (const [name, line] of this.lines) {
-      const now = figuresOf(name);
+      const now = figuresOf(name, line);
       if (now && 'bytes' in now) keep(line, now.now, now.bytes);
       else if (now) remake(line, now);
       bytes += line.bytes.length;
@@ -163,7 +165,7 @@ export class StatusText {
     const figures = this.volume.spaceChanged;
     const space = await this.volume.spaceView();
     const names = [...this.lines.keys()];
-    const made = new Map<string, { bytes: Buffer; now: Figures }>();
+    const made = new Map<KeptLine, { bytes: Buffer; now: Figures }>();
     for (let i = 0; i < names.length;) {
       await backgroundTurn();
       const enough = sliceEnds();
@@ -172,7 +174,7 @@ export class StatusText {
         const now = space(names[i]);
         if (!line || !now) continue; // deleted meanwhile
         if (line.exclusive !== now.exclusive || line.shared !== now.shared)
-          made.set(names[i], { bytes: lineBytes(line, now), now });
+          made.set(line, { bytes: lineBytes(line, now), now });
       }
     }
     // the next update puts them in (only references change hands): until then a text
