@@ -66,16 +66,16 @@ function sha256(buf: Buffer): string {
   return createHash('sha256').update(buf).digest('hex');
 }
 
-// ---- the manifest ----------------------------------------------------------------
+// ---- the manifest (test/unit/format/fixtures.test.ts reads it by these types) ----------
 
-interface SnapshotEntry {
+export interface SnapshotEntry {
   id: string;
   parent: string; // "origin", a snapshot id, or "-" where the parent was deleted
   schedule: string;
   sha256: string;
 }
 
-interface OriginEntry {
+export interface OriginEntry {
   name: string; // "" in a store of one origin
   file: string; // the fixture file of the origin's image
   path: string; // the path the store records for it ("" in a store of one origin)
@@ -86,7 +86,7 @@ interface OriginEntry {
   snapshots: SnapshotEntry[];
 }
 
-interface StoreEntry {
+export interface StoreEntry {
   name: string;
   description: string;
   formatVersion: number;

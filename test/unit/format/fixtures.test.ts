@@ -11,35 +11,11 @@ import { join } from 'path';
 import { gunzipSync } from 'zlib';
 import { FileDevice } from '../../../src/block/file-device';
 import { checkStoreReport, scrubData } from '../../../src/engine/tools/check';
-import { OpenOptions, OriginIdentity, ORIGIN_IMAGE, Store, Volume } from '../../../src/engine/store';
+import { OpenOptions, ORIGIN_IMAGE, Store, Volume } from '../../../src/engine/store';
 import { SINGLE_ORIGIN_FORMAT } from '../../../src/format/superblock';
+import type { OriginEntry, StoreEntry } from '../../../scripts/make-fixtures';
 
-interface SnapshotEntry {
-  id: string;
-  parent: string;
-  schedule: string;
-  sha256: string;
-}
-
-interface OriginEntry {
-  name: string;
-  file: string;
-  path: string;
-  size: number;
-  identity: OriginIdentity;
-  sha256: string;
-  schedules: Array<{ name: string; every: number; keep: number }>;
-  snapshots: SnapshotEntry[];
-}
-
-interface StoreEntry {
-  name: string;
-  formatVersion: number;
-  chunkSize: number;
-  cow: { file: string; size: number };
-  origins: OriginEntry[];
-}
-
+// the manifest's shape, from the script that writes it (types only: the script does not run)
 const FIXTURES = join(__dirname, '../../fixtures');
 const manifest = JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as { stores: StoreEntry[] };
 
