@@ -26,14 +26,15 @@ import { BlockDevice } from '../block/block-device';
 import { BTree } from '../btree/btree';
 import { INDEX_VALUE_SIZE, SpaceMap } from '../alloc/space-map';
 import { TransactionManager } from '../txn/transaction-manager';
-import { VersionTree, Version } from '../snap/version-tree';
+import { VersionTree } from '../snap/version-tree';
 import { ExceptionIndex } from '../snap/exceptions';
-import { BackgroundState, Core } from './metadata/core';
-import { Reservation } from './space';
+import { Core } from './metadata/core';
+import { BackgroundRecord } from './metadata/background-record';
 import { DataPath } from './io/data-path';
 import { Reclaimer } from './background/reclaim';
-import { RollbackJob } from './background/rollback';
+import { Rollback } from './background/rollback';
 import { Faults } from './faults';
+import { Access } from './access';
 import { SpaceTotals } from './background/accounting';
 import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
 
@@ -111,38 +112,29 @@ export interface StoreStatus {
 export class Store {
   private readonly data: DataPath;
   private readonly reclaimer: Reclaimer;
+  private readonly rollback: Rollback;
+  private readonly access: Access;
   private readonly host: VolumeHost;
   private readonly volumeOf = new Map<number, Volume>();
-  private rollbackJob: RollbackJob | null = null;
-  private rollbackDone: Promise<void> = Promise.resolve();
   /** Background failures, for the status; a failure where data is at stake makes the store read-only. */
   readonly faults = new Faults();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
-  private readOnly = false;
 
   private constructor(
     private readonly core: Core,
+    readOnly: boolean,
     commitInterval: number,
     writeBack?: number,
   ) {
-    this.reclaimer = new Reclaimer(core, this.faults);
-    this.data = new DataPath(core, writeBack, this.faults, (v) => this.reclaimer.heirOf(v));
-    core.accounting.reportTo(this.faults);
-    this.host = {
-      core,
-      data: this.data,
-      assertOpen: () => this.assertOpen(),
-      assertWritable: () => this.assertWritable(),
-      kickReclaim: () => this.reclaimer.kick(),
-      reclaimProgress: () => this.reclaimer.progress,
-      fault: () => this.faults.last,
-      rollbackDone: (o) =>
-        this.rollbackJob && (o === undefined || this.rollbackJob.origin === o) ? this.rollbackDone : Promise.resolve(),
-      rollbackOf: (o) =>
-        this.rollbackJob?.origin === o ? { id: this.rollbackJob.snapshot, done: this.rollbackJob.progress } : null,
-      startRollback: (o, target, id, alongside) => this.startRollback(o, target, id, alongside),
-    };
+    const { faults } = this;
+    this.access = new Access(readOnly, faults);
+    this.reclaimer = new Reclaimer(core, core.record.reclaim, faults);
+    this.data = new DataPath(core, writeBack, faults, (v) => this.reclaimer.heirOf(v));
+    this.rollback = new Rollback(core, this.data, core.record.rollback, faults, () => this.reclaimer.kick());
+    core.accounting.reportTo(faults);
+    const { data, access, reclaimer, rollback } = this;
+    this.host = { core, data, access, reclaimer, rollback, faults };
     if (commitInterval > 0) {
       this.timer = setInterval(
         () => void this.core.commit().catch((e) => this.faults.record('a timed commit', e, true)),
@@ -227,14 +219,7 @@ export class Store {
         created: now,
         formatVersion: named ? FORMAT_VERSION : SINGLE_ORIGIN_FORMAT,
       },
-      {
-        reclaimRunning: false,
-        reclaimCursor: 0,
-        rollbackSource: 0,
-        rollbackOrigin: 0,
-        rollbackCursor: 0,
-        schedules: [],
-      },
+      new BackgroundRecord(),
     );
     for (const [id, r] of records) core.origins.put(id, r);
     // two commits, so both superblock copies are sound from the start
@@ -280,20 +265,12 @@ export class Store {
       versions,
       origins,
       sb,
-      pickBackground(sb),
+      new BackgroundRecord(sb),
     );
-    const store = new Store(core, opts.readOnly ? 0 : (opts.commitInterval ?? 1000), opts.writeBack);
-    if (opts.readOnly) {
-      store.readOnly = true;
-      return store;
-    }
-    if (sb.rollbackSource) {
-      // resuming after a crash: reserve what the rest may need, as far as there is room
-      const source = versions.get(sb.rollbackSource);
-      const need = source ? await store.data.countCowChunks(sb.rollbackOrigin, source) : 0;
-      const room = Math.floor(Math.max(0, sm.counts().allocatable - core.space.metaReserve()) / core.chunkBlocks);
-      store.startRollbackJob(core.space.reserveChunks(Math.min(need, room)));
-    }
+    const readOnly = opts.readOnly ?? false;
+    const store = new Store(core, readOnly, readOnly ? 0 : (opts.commitInterval ?? 1000), opts.writeBack);
+    if (readOnly) return store;
+    await store.rollback.resume();
     await store.dropLeftoverStaged();
     store.reclaimer.kick();
     core.accounting.kick();
@@ -393,7 +370,7 @@ export class Store {
       if (this.liveOrigins().length === 1) {
         throw StoreError.invalid(`${name} is the store's last origin: format the COW again instead`);
       }
-      if (this.rollbackJob?.origin === origin) {
+      if (this.rollback.of(origin)) {
         throw new StoreError('BUSY', `a rollback of ${name} is running`);
       }
       await this.data.syncOrigin(origin); // held writes reach it before it goes
@@ -402,7 +379,8 @@ export class Store {
         for (const v of core.versions.ofOrigin(origin)) {
           if (v.children.length === 0 && v.state === VersionState.LIVE) core.versions.markDeleted(v);
         }
-        core.setBackground({ schedules: core.bg.schedules.filter((s) => s.origin !== origin) });
+        const { schedules } = core.record;
+        schedules.set(schedules.value.filter((s) => s.origin !== origin));
         this.volumeOf.delete(origin);
         return { origin, device: core.origins.detach(origin) };
       };
@@ -433,12 +411,12 @@ export class Store {
   async idle(): Promise<void> {
     for (;;) {
       await this.data.writeBack.drain();
-      await this.rollbackDone;
+      await this.rollback.done();
       await this.reclaimer.idle();
       if (this.reclaimer.lastError) throw this.reclaimer.lastError;
       await this.core.accounting.idle();
-      const quiet = this.data.writeBack.size === 0 && !this.rollbackJob && !this.core.accounting.isBusy;
-      if (quiet && !this.core.bg.reclaimRunning && !this.hasDeleted()) return;
+      const quiet = this.data.writeBack.size === 0 && !this.rollback.running && !this.core.accounting.isBusy;
+      if (quiet && !this.reclaimer.passRunning && !this.hasDeleted()) return;
       this.reclaimer.kick();
       this.core.accounting.kick();
     }
@@ -463,13 +441,14 @@ export class Store {
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
-    this.rollbackJob?.stop();
+    const stopped = this.rollback.stop();
     await this.reclaimer.stop();
     await this.core.accounting.stop();
-    await this.rollbackDone.catch(() => undefined);
+    await stopped;
     await this.core.gate.withExclusive(async () => {
       this.closed = true;
-      if (this.readOnly) return;
+      this.access.close();
+      if (this.access.readOnly) return;
       for (const id of this.core.origins.openIds()) await this.data.syncOrigin(id);
     });
     await this.core.cow.close();
@@ -488,50 +467,6 @@ export class Store {
     return [...this.core.origins.entries()].filter(([, o]) => !o.removing);
   }
 
-  /**
-   * Start a rollback of `origin` to `target` (hold the gate): space for all its copying
-   * is set aside, or it is refused; `alongside` runs in the same metadata change, so that
-   * one commit makes both durable.
-   */
-  private async startRollback(origin: number, target: Version, id: string, alongside?: () => void): Promise<void> {
-    if (this.rollbackJob) throw new StoreError('BUSY', 'a rollback is already running');
-    let space: Reservation | null = null;
-    try {
-      // held origin writes have not found their chunks yet: the job must see their copies
-      await this.data.writeBack.drain();
-      space = this.core.space.reserveChunks(await this.data.countCowChunks(origin, target));
-      this.core.space.require(16);
-      await this.core.meta.run(async () => {
-        alongside?.();
-        const [, source] = this.core.versions.split(target, VersionKind.HIDDEN, '', id, Date.now());
-        this.core.setBackground({ rollbackSource: source.id, rollbackOrigin: origin, rollbackCursor: 0 });
-      });
-      await this.core.commit();
-    } catch (e) {
-      space?.release();
-      throw e;
-    }
-    this.startRollbackJob(space);
-  }
-
-  private startRollbackJob(space: Reservation): void {
-    const job = new RollbackJob(this.core, this.data, space);
-    this.rollbackJob = job;
-    this.rollbackDone = job.run().then(
-      () => {
-        this.rollbackJob = null;
-        this.reclaimer.kick();
-      },
-      (e: unknown) => {
-        // the origin is half rolled back: it answers EIO (this promise stays rejected, and
-        // its reads and writes wait on it) and the store turns read-only; a remount resumes
-        this.faults.record(`the rollback to ${job.snapshot}`, e, true);
-        throw e;
-      },
-    );
-    this.rollbackDone.catch(() => undefined); // recorded above; waiters see it too
-  }
-
   /** Staged snapshots a crash left half received: nobody can finish them now. */
   private async dropLeftoverStaged(): Promise<void> {
     const { versions } = this.core;
@@ -547,14 +482,8 @@ export class Store {
     return this.core.versions.hasNotLive;
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new StoreError('CLOSED', 'the store is closed');
-  }
-
   private assertWritable(): void {
-    this.assertOpen();
-    if (this.readOnly) throw new StoreError('READ_ONLY', 'the store is open read-only');
-    this.faults.assertWritable();
+    this.access.assertWritable();
   }
 }
 
@@ -660,15 +589,4 @@ function checkOrigin(record: OriginRecord, origin: BlockDevice, cow: BlockDevice
       throw other('it is not the same file (device and inode differ)');
     }
   }
-}
-
-function pickBackground(sb: Superblock): BackgroundState {
-  return {
-    reclaimRunning: sb.reclaimRunning,
-    reclaimCursor: sb.reclaimCursor,
-    rollbackSource: sb.rollbackSource,
-    rollbackOrigin: sb.rollbackOrigin,
-    rollbackCursor: sb.rollbackCursor,
-    schedules: sb.schedules,
-  };
 }

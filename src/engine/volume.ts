@@ -8,8 +8,11 @@ import { BLOCK_SIZE } from '../format/layout';
 import { NAME_MAX, VersionKind } from '../format/records';
 import { Version } from '../snap/version-tree';
 import { Core } from './metadata/core';
-import { Fault } from './faults';
+import { Fault, Faults } from './faults';
+import { Access } from './access';
 import { DataPath } from './io/data-path';
+import { Reclaimer } from './background/reclaim';
+import { Rollback, RollbackProgress } from './background/rollback';
 import { ByteRange, chunkRanges, differingChunks } from './tools/delta';
 import { SnapshotSpace, SpaceTotals } from './background/accounting';
 import { withSchedule } from './background/schedule';
@@ -33,7 +36,7 @@ export interface VolumeStatus {
   usedBytes: number;
   snapshotCount: number;
   reclaim: number | null; // fraction done of the running reclaim pass (the store's)
-  rollback: { id: string; done: number } | null; // this origin's running rollback: its snapshot, fraction done
+  rollback: RollbackProgress | null; // this origin's running rollback: its snapshot, fraction done
   fault: Fault | null; // the newest failure of the store's background work
   space: SpaceTotals; // of this origin's snapshots
   accounting: number | null; // fraction done while the space figures are counted again, else null
@@ -48,22 +51,14 @@ export interface Staged {
 /** The source recorded for a staged leaf; no image has this name. */
 export const STAGED_SOURCE = ':staged';
 
-/** What a volume needs of its store, which owns the shared parts. */
+/** The store's owners a volume works through: they are shared by all its volumes. */
 export interface VolumeHost {
   readonly core: Core;
   readonly data: DataPath;
-  assertOpen(): void;
-  assertWritable(): void;
-  kickReclaim(): void;
-  reclaimProgress(): number | null;
-  /** The newest failure of background work, or null. */
-  fault(): Fault | null;
-  /** Resolves once no rollback of `origin` (of any, if not given) runs; at once if none does. */
-  rollbackDone(origin?: number): Promise<void>;
-  /** The running rollback of `origin`: its snapshot and fraction done; null if none. */
-  rollbackOf(origin: number): { id: string; done: number } | null;
-  /** Start a rollback of `origin` to `target`; see Store. Hold the gate. */
-  startRollback(origin: number, target: Version, id: string, alongside?: () => void): Promise<void>;
+  readonly access: Access;
+  readonly reclaimer: Reclaimer;
+  readonly rollback: Rollback;
+  readonly faults: Faults;
 }
 
 export class Volume {
@@ -189,9 +184,9 @@ export class Volume {
    * unused number. Returns once the snapshot is durable.
    */
   async create(id?: string, from: string = ORIGIN_IMAGE, schedule = ''): Promise<string> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     if (id !== undefined) checkId(id);
-    if (from === ORIGIN_IMAGE) await this.host.rollbackDone(this.origin);
+    if (from === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
     return this.core.change(async () => {
       const { versions } = this.core;
       this.assertPresent();
@@ -211,13 +206,13 @@ export class Volume {
 
   /** The snapshot vanishes now; its space returns in the background. */
   async delete(id: string): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     checkId(id);
     await this.core.change(() => {
       const v = this.leafOf(id);
       return () => this.core.versions.markDeleted(v);
     });
-    this.host.kickReclaim();
+    this.host.reclaimer.kick();
   }
 
   /**
@@ -227,35 +222,30 @@ export class Volume {
    * is waited for first.
    */
   async rollback(id: string): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     checkId(id);
-    await this.host.rollbackDone(); // one runs at a time: the next starts when it ends
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      await this.host.startRollback(this.origin, this.leafOf(id), id);
-    } finally {
-      release();
-    }
+    await this.host.rollback.done(); // one runs at a time: the next starts when it ends
+    await this.host.rollback.start(this.origin, () => this.leafOf(id), id);
   }
 
   // ---- schedules -------------------------------------------------------------------
 
   /** This origin's schedules. */
   schedules(): readonly ScheduleRecord[] {
-    return this.core.bg.schedules.filter((s) => s.origin === this.origin);
+    return this.core.record.schedules.value.filter((s) => s.origin === this.origin);
   }
 
   /** Set (or replace) a schedule of rolling snapshots; durable when this returns. */
   async setSchedule(r: Omit<ScheduleRecord, 'origin'>): Promise<void> {
-    this.host.assertWritable();
-    await this.changeSchedules(() => withSchedule(this.core.bg.schedules, { ...r, origin: this.origin }));
+    this.host.access.assertWritable();
+    await this.changeSchedules(() => withSchedule(this.core.record.schedules.value, { ...r, origin: this.origin }));
   }
 
   /** Stop a schedule; the snapshots it took stay, as ordinary ones it no longer retires. */
   async removeSchedule(name: string): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     await this.changeSchedules(() => {
-      const all = this.core.bg.schedules;
+      const all = this.core.record.schedules.value;
       const left = all.filter((s) => s.name !== name || s.origin !== this.origin);
       if (left.length === all.length) throw new StoreError('NOT_FOUND', `no schedule ${name}`);
       return left;
@@ -285,7 +275,7 @@ export class Volume {
     await this.core.change(() => {
       this.assertPresent();
       const schedules = change();
-      return () => this.core.setBackground({ schedules });
+      return () => this.core.record.schedules.set(schedules);
     });
   }
 
@@ -304,7 +294,7 @@ export class Volume {
    * ascending, found from the metadata without reading data.
    */
   async *diff(from: string, to: string): AsyncGenerator<ByteRange> {
-    this.host.assertOpen();
+    this.host.access.assertOpen();
     const [a, b] = [this.leafOf(from), this.leafOf(to)];
     await this.host.data.writeBack.drain(); // held origin writes are not in the metadata yet
     yield* chunkRanges(differingChunks(this.core, this.origin, a, b), this.chunkSize, this.originSize);
@@ -316,7 +306,7 @@ export class Volume {
    * `discard`. One left by a crash is dropped at the next open.
    */
   async stage(from: string): Promise<Staged> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     const leaf = await this.core.change(async () => {
       const source = this.leafOf(from);
       this.core.space.require(16);
@@ -327,13 +317,13 @@ export class Volume {
   }
 
   async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
-    this.host.assertOpen();
+    this.host.access.assertOpen();
     this.checkRange(buf, pos);
     await this.core.gate.withShared(() => this.host.data.readSnapshot(this.origin, s.leaf, buf, pos));
   }
 
   async writeStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     this.checkRange(buf, pos);
     await this.core.gate.withShared(() => this.host.data.writeSnapshot(this.origin, s.leaf, buf, pos));
   }
@@ -344,7 +334,7 @@ export class Volume {
    * the same commit. Refused, changing nothing, if `id` or the identity is taken.
    */
   async publish(s: Staged, id: string, uuid: string, created: Date, becomeOrigin = false): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     checkId(id);
     const show = () => {
       if (this.core.versions.snapshot(this.origin, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
@@ -353,37 +343,32 @@ export class Volume {
     };
     if (!becomeOrigin) return void (await this.core.change(show));
     // a rollback's start is a change its owner makes (it sets space aside and starts the job)
-    const release = await this.core.gate.acquireExclusive();
-    try {
-      await this.host.startRollback(this.origin, s.leaf, id, show());
-    } finally {
-      release();
-    }
+    await this.host.rollback.start(this.origin, () => s.leaf, id, show);
   }
 
   /** Drop a staged snapshot: its space returns in the background, as after a delete. */
   async discard(s: Staged): Promise<void> {
     await this.core.change(() => () => this.core.versions.markDeleted(s.leaf));
-    this.host.kickReclaim();
+    this.host.reclaimer.kick();
   }
 
   // ---- data ------------------------------------------------------------------------
 
   /** Read `buf.length` bytes at `pos` of an image: "origin" or a snapshot id. */
   async read(image: string, buf: Buffer, pos: number): Promise<void> {
-    this.host.assertOpen();
+    this.host.access.assertOpen();
     this.checkRange(buf, pos);
     if (image === ORIGIN_IMAGE) {
-      await this.host.rollbackDone(this.origin);
+      await this.host.rollback.done(this.origin);
       return this.host.data.readOrigin(this.origin, buf, pos);
     }
     return this.core.gate.withShared(() => this.host.data.readSnapshot(this.origin, this.leafOf(image), buf, pos));
   }
 
   async write(image: string, buf: Buffer, pos: number): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     this.checkRange(buf, pos);
-    if (image === ORIGIN_IMAGE) await this.host.rollbackDone(this.origin);
+    if (image === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
     await this.core.gate.withShared(() =>
       image === ORIGIN_IMAGE
         ? this.host.data.writeOrigin(this.origin, buf, pos)
@@ -393,7 +378,7 @@ export class Volume {
 
   /** Everything written so far to this origin and its snapshots becomes durable. */
   async sync(): Promise<void> {
-    this.host.assertWritable();
+    this.host.access.assertWritable();
     await this.host.data.syncOrigin(this.origin);
   }
 
@@ -407,9 +392,9 @@ export class Volume {
       freeBytes: counts.free * BLOCK_SIZE,
       usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
       snapshotCount: this.snapshotCount,
-      reclaim: this.host.reclaimProgress(),
-      rollback: this.host.rollbackOf(this.origin),
-      fault: this.host.fault(),
+      reclaim: this.host.reclaimer.progress,
+      rollback: this.host.rollback.of(this.origin),
+      fault: this.host.faults.last,
       space: core.accounting.totals(this.origin),
       accounting: core.accounting.isCounting ? (core.accounting.progress ?? 0) : null,
     };

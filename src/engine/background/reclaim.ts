@@ -17,6 +17,7 @@ import createDebug from 'debug';
 import { ExceptionKind, unpackException, VersionKind, VersionState } from '../../format/records';
 import { Version, VersionTree } from '../../snap/version-tree';
 import { Core } from '../metadata/core';
+import { ReclaimRecord, RecordPart } from '../metadata/background-record';
 import { Faults } from '../faults';
 import { backgroundTurn, sliceEnds } from '../../util/time-slice';
 
@@ -74,8 +75,15 @@ export class Reclaimer {
 
   constructor(
     private readonly core: Core,
+    /** The pass in progress, as the superblock keeps it: this reclaimer's alone to set. */
+    private readonly record: RecordPart<ReclaimRecord>,
     private readonly faults: Faults,
   ) {}
+
+  /** Is a pass under way (committed, so a crash resumes it)? */
+  get passRunning(): boolean {
+    return this.record.value.running;
+  }
 
   /**
    * Where a copy-out's entry for version `v` must go: a version the running pass merges
@@ -117,7 +125,7 @@ export class Reclaimer {
     const { core } = this;
     for (;;) {
       if (this.stopping) return;
-      if (!core.bg.reclaimRunning && !(await this.startPass())) return;
+      if (!this.passRunning && !(await this.startPass())) return;
       // Copy-outs choose the version that keeps a chunk's old data, copy, then record it,
       // all under the pin. One that chose a version this plan merges away before the plan
       // existed, and recorded it after the pass went by that chunk, would leave its entry
@@ -130,7 +138,7 @@ export class Reclaimer {
       } finally {
         release();
       }
-      while (core.bg.reclaimRunning && !this.stopping) await this.batch(plan);
+      while (this.passRunning && !this.stopping) await this.batch(plan);
     }
   }
 
@@ -140,7 +148,7 @@ export class Reclaimer {
       const waiting = core.versions.withState(VersionState.DELETED);
       if (waiting.length === 0) return false;
       for (const v of waiting) core.versions.setState(v, VersionState.RECLAIMING);
-      core.setBackground({ reclaimRunning: true, reclaimCursor: 0 });
+      this.record.set({ running: true, cursor: 0 });
       debug('pass starts for %d deleted versions', waiting.length);
       return true;
     });
@@ -154,7 +162,7 @@ export class Reclaimer {
     // the chunks from the cursor on that hold an entry of a version this pass affects
     const { keys, scanned } = await core.meta.run(() =>
       core.exceptions.chunkKeys(
-        core.bg.reclaimCursor,
+        this.record.value.cursor,
         Number.MAX_SAFE_INTEGER,
         BATCH_ENTRIES,
         (vid) => plan.has(vid),
@@ -173,7 +181,7 @@ export class Reclaimer {
     await core.meta.run(async () => {
       if (scanned >= 0) {
         const next = scanned + 1;
-        core.setBackground({ reclaimCursor: next });
+        this.record.set({ running: true, cursor: next });
         this.progress = core.origins.keyProgress(next);
       } else this.finishPass(plan);
     });
@@ -208,7 +216,7 @@ export class Reclaimer {
     for (const v of gone) core.versions.remove(v);
     core.origins.dropRemoved();
     this.plan = null;
-    core.setBackground({ reclaimRunning: false, reclaimCursor: 0 });
+    this.record.set({ running: false, cursor: 0 });
     debug('pass done: %d versions removed or merged', gone.length);
   }
 }

@@ -11,7 +11,7 @@
 import createDebug from 'debug';
 import { BLOCK_SIZE } from '../../format/layout';
 import { OriginRecord, packVersion } from '../../format/records';
-import { ScheduleRecord, Superblock } from '../../format/superblock';
+import { Superblock } from '../../format/superblock';
 import { BlockDevice } from '../../block/block-device';
 import { BTree } from '../../btree/btree';
 import { SpaceMap } from '../../alloc/space-map';
@@ -20,21 +20,13 @@ import { VersionTree } from '../../snap/version-tree';
 import { ExceptionIndex } from '../../snap/exceptions';
 import { KeyedRwLock, Mutex, RwLock } from '../../util/locks';
 import { GroupCommit } from './group-commit';
+import { BackgroundRecord } from './background-record';
 import { Accounting } from '../background/accounting';
 import { Origins } from '../origins';
 import { Space } from '../space';
 import { CowChunks } from '../io/cow-chunks';
 
 const debug = createDebug('snapfuse:engine');
-
-export interface BackgroundState {
-  reclaimRunning: boolean;
-  reclaimCursor: number;
-  rollbackSource: number;
-  rollbackOrigin: number;
-  rollbackCursor: number;
-  schedules: ScheduleRecord[]; // kept here as it is kept beside these: in the superblock
-}
 
 /** A change to the metadata, made under the metadata lock (see `Core.change`). */
 export type Edit<T> = () => T | Promise<T>;
@@ -48,7 +40,6 @@ export class Core {
   readonly accounting: Accounting;
   readonly chunkBlocks: number;
   readonly origins: Origins;
-  private bgChanged = false;
   readonly space: Space;
   readonly cowChunks: CowChunks;
 
@@ -63,7 +54,8 @@ export class Core {
     readonly versions: VersionTree,
     origins: Map<number, OriginRecord>,
     readonly sb: Pick<Superblock, 'uuid' | 'chunkSize' | 'totalBlocks' | 'created' | 'formatVersion'>,
-    readonly bg: BackgroundState,
+    /** The superblock's record of work in progress: each part is its owner's to set. */
+    readonly record: BackgroundRecord,
   ) {
     this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
     this.origins = new Origins(origins, originDevs, versions, sb.chunkSize);
@@ -79,14 +71,8 @@ export class Core {
 
   // ---- commit ----------------------------------------------------------------------
 
-  /** Update the background-work record that the next commit persists. */
-  setBackground(change: Partial<BackgroundState>): void {
-    Object.assign(this.bg, change);
-    this.bgChanged = true;
-  }
-
   get hasChanges(): boolean {
-    return this.tm.dirtyBlocks > 0 || this.versions.hasChanges || this.origins.hasChanges || this.bgChanged;
+    return this.tm.dirtyBlocks > 0 || this.versions.hasChanges || this.origins.hasChanges || this.record.hasChanges;
   }
 
   /**
@@ -129,9 +115,9 @@ export class Core {
           originRoot: this.originTable.root,
           nextVersion: this.versions.nextId,
           created: this.sb.created,
-          ...this.bg,
+          ...this.record.fields(),
         });
-        this.bgChanged = false;
+        this.record.sealed();
         return sealed;
       });
     } finally {

@@ -84,7 +84,7 @@ async function walkStore(core: Core, progress: Progress): Promise<CheckReport> {
     if (o.leaf !== leaf.id)
       problems.push(`origin ${id}: the origin table names leaf ${o.leaf}, the versions ${leaf.id}`);
   }
-  if (!core.bg.reclaimRunning) {
+  if (!core.record.reclaim.value.running) {
     for (const v of versions.all()) {
       if (v.kind === VersionKind.INTERIOR && v.children.length === 0)
         problems.push(`version ${v.id}: interior with no child`);

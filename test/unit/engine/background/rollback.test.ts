@@ -1,0 +1,86 @@
+// Rollback, the service: a start that cannot get its space changes nothing and gives back
+// what it took; a started one is in the superblock's record until its last chunk is
+// copied, so a close part way through is resumed at the next open, and the origin ends
+// with the snapshot's content.
+import { MemoryDevice } from '../../../../src/block/memory-device';
+import { Store } from '../../../../src/engine/store';
+import { checkStore } from '../../../../src/engine/tools/check';
+import { isStoreError } from '../../../../src/errors';
+
+const CHUNK = 4096;
+const CHUNKS = 2048; // eight batches of the job's
+
+function pattern(seed: number): Buffer {
+  const b = Buffer.alloc(CHUNKS * CHUNK);
+  for (let i = 0; i < b.length; i += 4) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+  return b;
+}
+
+describe('rollback service', () => {
+  test('a start without room for its copying is refused and changes nothing', async () => {
+    const origin = new MemoryDevice(CHUNKS * CHUNK);
+    const cow = new MemoryDevice(64 << 20);
+    await Store.format(origin, cow, { chunkSize: CHUNK });
+    const store = await Store.open(origin, cow, { commitInterval: 0 });
+    try {
+      const v = store.volume();
+      await v.create('before');
+      await v.write('origin', pattern(2), 0); // every chunk of "before" is now a COW chunk
+      await store.idle(); // the held writes' copies are made and their space taken
+      const core = store.internals;
+      const room = Math.floor((core.sm.counts().allocatable - core.space.metaReserve()) / core.chunkBlocks);
+      const held = core.space.reserveChunks(room - 10); // too little left for 2048 copies
+      const versions = core.versions.size;
+      let refused: unknown = null;
+      await v.rollback('before').catch((e) => (refused = e));
+      expect(isStoreError(refused, 'NO_SPACE')).toBe(true);
+      expect(core.record.rollback.value).toEqual({ source: 0, origin: 0, cursor: 0 });
+      expect(core.versions.size).toBe(versions);
+      expect(v.status().rollback).toBeNull();
+      held.release();
+      expect(core.space.hasRoomFor(room)).toBe(true); // the refused start kept none of it
+
+      const now = Buffer.alloc(CHUNKS * CHUNK);
+      await v.read('origin', now, 0);
+      expect(now.equals(pattern(2))).toBe(true);
+      expect(await checkStore(core)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a rollback closed part way through goes on at the next open', async () => {
+    const origin = new MemoryDevice(CHUNKS * CHUNK);
+    const cow = new MemoryDevice(64 << 20);
+    await Store.format(origin, cow, { chunkSize: CHUNK });
+    let store = await Store.open(origin, cow, { commitInterval: 0 });
+    const v = store.volume();
+    await v.write('origin', pattern(1), 0);
+    await v.create('good');
+    await v.write('origin', pattern(2), 0);
+    await v.rollback('good');
+    const during = store.internals.record.rollback.value;
+    expect(during.source).not.toBe(0); // committed before rollback() returned
+    expect(v.status().rollback).toMatchObject({ id: 'good' });
+    await store.close(); // stops after the batch it is in
+    // the close came before the job's last batch: the record still names it
+    const left = await Store.open(new MemoryDevice(Buffer.from(origin.image())), new MemoryDevice(cow.image()), {
+      readOnly: true,
+    });
+    expect(left.internals.record.rollback.value.source).toBe(during.source);
+    await left.close();
+
+    store = await Store.open(new MemoryDevice(origin.image()), new MemoryDevice(cow.image()), { commitInterval: 0 });
+    try {
+      await store.idle();
+      expect(store.internals.record.rollback.value).toEqual({ source: 0, origin: 0, cursor: 0 });
+      expect(store.volume().status().rollback).toBeNull();
+      const now = Buffer.alloc(CHUNKS * CHUNK);
+      await store.volume().read('origin', now, 0);
+      expect(now.equals(pattern(1))).toBe(true);
+      expect(await checkStore(store.internals)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
