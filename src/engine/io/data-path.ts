@@ -7,22 +7,22 @@
 // at the root), and mark the origin leaf. The origin is not overwritten before a commit
 // makes that durable (the copy-out rule): the write is held in the write-back buffer,
 // which makes the copy in the background (see write-back.ts), or, with no buffer, the
-// write makes the copy and waits for the commit, shared with every write waiting then.
+// write makes the copy (copy-out.ts) and waits for the commit, shared with every write
+// waiting then.
 //
 // Snapshot write to chunk c: a chunk the snapshot made in this transaction is written
 // in place; otherwise the snapshot gets a new chunk (the rest copied from what it read
 // before), so a committed chunk is never overwritten and its checksum stays true.
 import { crc32c } from '@node-rs/crc32';
-import { StoreError } from '../../errors';
 import { BLOCK_SIZE } from '../../format/layout';
-import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../../format/records';
+import { chunkKey, ExceptionKind, MAX_CHUNKS } from '../../format/records';
 import { Found } from '../../snap/exceptions';
 import { Version } from '../../snap/version-tree';
-import { splitKey } from '../origins';
 import { Core } from '../metadata/core';
 import { Reservation } from '../space';
 import { Faults } from '../faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
+import { CopyOut } from './copy-out';
 import { BufferPool } from '../../util/buffer-pool';
 
 export interface Piece {
@@ -46,25 +46,29 @@ export function splitIntoChunks(chunkSize: number, pos: number, length: number):
 
 export class DataPath {
   readonly writeBack: WriteBack;
+  private readonly copyOut: CopyOut;
   /** Whole chunks read from the origin for copy-outs: the held writes' buffers. */
   private readonly buffers: BufferPool;
-  /** Chunks copied out since the store opened. */
-  copyOuts = 0;
 
   /**
    * `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it.
-   * `heirOf`: where a copy-out's entry goes instead of a version the running reclaim pass
-   * merges away (reclaim's plan; asked holding the pin).
+   * `heirOf`: see `CopyOut`.
    */
   constructor(
     private readonly core: Core,
     writeBack: number | undefined,
     faults: Faults,
-    private readonly heirOf: (v: Version) => Version,
+    heirOf: (v: Version) => Version,
   ) {
     writeBack ??= DEFAULT_WRITE_BACK;
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
-    this.writeBack = new WriteBack(core, writeBack, this.buffers, (chunks) => this.copyOut(chunks), faults);
+    this.copyOut = new CopyOut(core, this.buffers, heirOf);
+    this.writeBack = new WriteBack(core, writeBack, this.buffers, this.copyOut, faults);
+  }
+
+  /** Chunks copied out since the store opened. */
+  get copyOuts(): number {
+    return this.copyOut.count;
   }
 
   /** Everything written to origin `o` so far is durable: held writes too. */
@@ -117,7 +121,7 @@ export class DataPath {
     if (!look) return pieces.map(() => true);
     return core.meta.run(async () => {
       const may: boolean[] = [];
-      for (const p of pieces) may.push((await this.copyOutTarget(origin, p.chunk)) !== null);
+      for (const p of pieces) may.push((await this.copyOut.keeper(origin, p.chunk)) !== null);
       return may;
     });
   }
@@ -213,14 +217,14 @@ export class DataPath {
       const piece = buf.subarray(p.at, p.at + p.length);
       if (writeBack.has(key)) return writeBack.write(key, p.offset, piece);
       // looked at again under the chunk lock: a write just before may have made the copy
-      const keeper = mayCopy ? await core.meta.run(() => this.copyOutTarget(origin, p.chunk)) : null;
+      const keeper = mayCopy ? await core.meta.run(() => this.copyOut.keeper(origin, p.chunk)) : null;
       if (keeper && !inline) {
         // waiting here for room holds this chunk's lock, never a held chunk's: the drain goes on
         const room = await writeBack.room(core.origins.chunkLength(origin, p.chunk));
         return writeBack.hold(key, p.offset, piece, room, space.split(core.chunkBlocks));
       }
       if (keeper) {
-        const [old] = await this.copyOut([{ key, space }]);
+        const [old] = await this.copyOut.run([{ key, space }]);
         this.buffers.give(old);
         await core.group.request();
       }
@@ -228,83 +232,6 @@ export class DataPath {
     } finally {
       unlock();
     }
-  }
-
-  /**
-   * Copy-outs, together: the chunks' old data, each copied for the version that needs it
-   * now (none, if no other version reads the origin's copy any more), out of its `space`.
-   * One pass under the metadata lock finds the keepers and the new chunks, the data is
-   * copied, one more pass records them all. The caller holds the chunks' locks. Returns
-   * the old data, free to change.
-   */
-  private async copyOut(chunks: Array<{ key: number; space: Reservation }>): Promise<Buffer[]> {
-    const { core } = this;
-    const releasePin = await core.pin.acquireShared();
-    try {
-      const plans = await core.meta.run(async () => {
-        const out: Array<{ origin: number; chunk: number; keeper: Version | null; block: number }> = [];
-        for (const { key, space } of chunks) {
-          const { origin, chunk } = splitKey(key);
-          const keeper = await this.copyOutTarget(origin, chunk);
-          out.push({ origin, chunk, keeper, block: keeper ? await core.space.allocChunk(space) : -1 });
-        }
-        return out;
-      });
-      const olds: Buffer[] = [];
-      const crcs: number[] = [];
-      try {
-        // in parallel, off the event loop: requests are served while the data is copied
-        await Promise.all(
-          plans.map(async (p, i) => {
-            const old = this.buffers.take(core.origins.chunkLength(p.origin, p.chunk));
-            olds[i] = old;
-            await core.origins.device(p.origin).read(old, p.chunk * core.chunkSize, 'background');
-            if (p.keeper) await core.cow.write(old, p.block * BLOCK_SIZE, 'background');
-            crcs[i] = p.keeper ? crc32c(old) : 0;
-          }),
-        );
-      } catch (e) {
-        for (const old of olds) if (old) this.buffers.give(old);
-        await core.meta.run(async () => {
-          for (const p of plans) if (p.keeper) await core.sm.freeChunk(p.block);
-        });
-        throw e;
-      }
-      await core.meta.run(async () => {
-        for (const [i, p] of plans.entries()) {
-          if (!p.keeper) continue;
-          const leaf = core.versions.originLeaf(p.origin);
-          const chunkEntry = { kind: ExceptionKind.CHUNK, block: p.block, crc: crcs[i] };
-          await core.accounting.change(chunkKey(p.origin, p.chunk), async () => {
-            await core.exceptions.put(p.origin, p.chunk, p.keeper!.id, chunkEntry);
-            await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
-          });
-          this.copyOuts++;
-        }
-      });
-      return olds;
-    } finally {
-      releasePin();
-    }
-  }
-
-  /**
-   * The version that must keep the old data of chunk c before the origin overwrites it,
-   * or null when no other version can read the origin's copy.
-   */
-  private async copyOutTarget(origin: number, chunk: number): Promise<Version | null> {
-    const { versions, exceptions } = this.core;
-    const leaf = versions.originLeaf(origin);
-    if (!leaf.parentNode) return null;
-    const found = await exceptions.nearest(origin, chunk, leaf);
-    if (found?.version === leaf) return null;
-    if (found?.exception.kind === ExceptionKind.CHUNK) {
-      throw StoreError.corruption(`chunk ${chunk}: the origin's nearest entry is a COW chunk, not a marker`);
-    }
-    const keeper = found ? found.version : versions.root(leaf);
-    // a version that the running reclaim pass merges away goes to its heir
-    const heir = this.heirOf(keeper);
-    return heir === leaf ? null : heir;
   }
 
   private async writeSnapshotPiece(

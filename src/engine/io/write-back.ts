@@ -17,6 +17,7 @@ import { MAX_CHUNKS } from '../../format/records';
 import type { Core } from '../metadata/core';
 import type { Reservation } from '../space';
 import { Faults } from '../faults';
+import type { CopyOut } from './copy-out';
 import type { BufferPool } from '../../util/buffer-pool';
 
 const debug = createDebug('snapfuse:write-back');
@@ -35,8 +36,8 @@ interface Held {
   space: Reservation; // the COW chunk its copy will take
 }
 
-/** Copies chunks out for the held writes (their locks held); returns their old data, free to change. */
-export type CopyOut = (held: Array<{ key: number; space: Reservation }>) => Promise<Buffer[]>;
+/** What the write-back works with. */
+export type WriteBackParts = Pick<Core, 'chunks' | 'group' | 'origins' | 'chunkSize'>;
 
 /** Held chunks copied out in one go: their locks are held meanwhile. */
 const COPY_BATCH = 64;
@@ -73,7 +74,7 @@ export class WriteBack {
   failure: Error | null = null;
 
   constructor(
-    private readonly core: Core,
+    private readonly core: WriteBackParts,
     readonly limit: number,
     private readonly buffers: BufferPool,
     private readonly copyOut: CopyOut,
@@ -256,7 +257,7 @@ export class WriteBack {
     const unlocks = await Promise.all(keys.map((key) => chunks.acquire(key, true)));
     try {
       const todo = keys.filter((key) => !this.held.get(key)!.content);
-      const olds = await this.copyOut(todo.map((key) => ({ key, space: this.held.get(key)!.space })));
+      const olds = await this.copyOut.run(todo.map((key) => ({ key, space: this.held.get(key)!.space })));
       for (const [i, key] of todo.entries()) {
         const h = this.held.get(key)!;
         let content = olds[i];
