@@ -5,7 +5,7 @@
 import { StoreError } from '../errors';
 import { ScheduleRecord } from '../format/superblock';
 import { BLOCK_SIZE } from '../format/layout';
-import { NAME_MAX, VersionKind } from '../format/records';
+import { VersionKind } from '../format/records';
 import { Version } from '../snap/version-tree';
 import { Core } from './metadata/core';
 import { Fault, Faults } from './faults';
@@ -16,9 +16,7 @@ import { Rollback, RollbackProgress } from './background/rollback';
 import { ByteRange, chunkRanges, differingChunks } from './tools/delta';
 import { SnapshotSpace, SpaceTotals } from './background/accounting';
 import { withSchedule } from './background/schedule';
-
-export const ORIGIN_IMAGE = 'origin';
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+import { checkSnapshotId as checkId, ORIGIN_IMAGE } from './snapshot-id';
 
 export interface SnapshotInfo {
   id: string;
@@ -445,13 +443,5 @@ export class Volume {
     if (!Number.isInteger(pos) || pos < 0 || pos + buf.length > this.originSize) {
       throw StoreError.invalid(`range ${pos}+${buf.length} is outside the image (${this.originSize} bytes)`);
     }
-  }
-}
-
-function checkId(id: string): void {
-  if (!ID_PATTERN.test(id) || id === ORIGIN_IMAGE) {
-    throw StoreError.invalid(
-      `bad snapshot id "${id.slice(0, NAME_MAX + 1)}": use 1-64 of A-Z a-z 0-9 . _ -, not "origin"`,
-    );
   }
 }
