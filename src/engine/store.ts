@@ -38,7 +38,8 @@ import { Access } from './access';
 import { SpaceTotals } from './background/accounting';
 import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
 
-export { ID_PATTERN, ORIGIN_IMAGE, Volume } from './volume';
+export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
+export { Volume } from './volume';
 export type { SnapshotInfo, Staged, VolumeStatus } from './volume';
 
 const debug = createDebug('snapfuse:store');
@@ -522,7 +523,12 @@ async function readOrigins(table: BTree): Promise<Map<number, OriginRecord>> {
   return origins;
 }
 
-/** The devices of the store's origins (not those being removed), each checked to be the one recorded. */
+/**
+ * The devices of the store's origins (not those being removed), each checked to be the
+ * one recorded. The two ways to give them (a store of one origin takes its device, one of
+ * named origins an opener) meet here: from the first check on, every origin is opened
+ * and checked alike. Devices the opener opened are closed again if any check fails.
+ */
 async function openOrigins(
   records: Map<number, OriginRecord>,
   given: BlockDevice | OriginOpener,
@@ -531,30 +537,28 @@ async function openOrigins(
   identity?: OriginIdentity,
 ): Promise<Map<number, BlockDevice>> {
   const live = [...records].filter(([, o]) => !o.removing);
-  if (sb.formatVersion <= SINGLE_ORIGIN_FORMAT) {
-    if (typeof given === 'function') {
-      throw StoreError.invalid(`${cow.name} is a store of one origin: name the origin file too (origin= in fstab)`);
-    }
-    const [id, record] = live[0];
-    checkOrigin(record, given, cow, identity);
-    return new Map([[id, given]]);
+  const named = sb.formatVersion > SINGLE_ORIGIN_FORMAT;
+  const opener = typeof given === 'function';
+  if (!named && opener) {
+    throw StoreError.invalid(`${cow.name} is a store of one origin: name the origin file too (origin= in fstab)`);
   }
-  if (typeof given !== 'function') {
+  if (named && !opener) {
     const names = live.map(([, o]) => o.name).join(', ');
     throw new StoreError(
       'WRONG_ORIGIN',
       `${cow.name} is a store of named origins (${names}), not of ${given.name} alone`,
     );
   }
+  const open: OriginOpener = opener ? given : async () => ({ device: given, identity });
   const devices = new Map<number, BlockDevice>();
   try {
     for (const [id, record] of live) {
-      const { device, identity } = await given({ name: record.name, path: record.path, size: record.size });
+      const { device, identity } = await open({ name: record.name, path: record.path, size: record.size });
       devices.set(id, device);
       checkOrigin(record, device, cow, identity);
     }
   } catch (e) {
-    await Promise.all([...devices.values()].map((d) => d.close().catch(() => undefined)));
+    if (opener) await Promise.all([...devices.values()].map((d) => d.close().catch(() => undefined)));
     throw e;
   }
   return devices;
