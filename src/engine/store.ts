@@ -35,7 +35,7 @@ import { Reclaimer } from './background/reclaim';
 import { Rollback } from './background/rollback';
 import { Faults } from './faults';
 import { Access } from './access';
-import { SpaceTotals } from './background/accounting';
+import { Accounting, SpaceTotals } from './background/accounting';
 import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
 
 export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
@@ -114,6 +114,7 @@ export class Store {
   private readonly data: DataPath;
   private readonly reclaimer: Reclaimer;
   private readonly rollback: Rollback;
+  private readonly accounting: Accounting;
   private readonly access: Access;
   private readonly host: VolumeHost;
   private readonly volumeOf = new Map<number, Volume>();
@@ -130,12 +131,12 @@ export class Store {
   ) {
     const { faults } = this;
     this.access = new Access(readOnly, faults);
-    this.reclaimer = new Reclaimer(core, core.record.reclaim, faults);
-    this.data = new DataPath(core, writeBack, faults, (v) => this.reclaimer.heirOf(v));
+    const accounting = (this.accounting = new Accounting(core, faults));
+    this.reclaimer = new Reclaimer(core, core.record.reclaim, accounting, faults);
+    this.data = new DataPath(core, accounting, writeBack, faults, (v) => this.reclaimer.heirOf(v));
     this.rollback = new Rollback(core, this.data, core.record.rollback, faults, () => this.reclaimer.kick());
-    core.accounting.reportTo(faults);
     const { data, access, reclaimer, rollback } = this;
-    this.host = { core, data, access, reclaimer, rollback, faults };
+    this.host = { core, data, access, accounting, reclaimer, rollback, faults };
     if (commitInterval > 0) {
       this.timer = setInterval(
         () => void this.core.commit().catch((e) => this.faults.record('a timed commit', e, true)),
@@ -274,7 +275,7 @@ export class Store {
     await store.rollback.resume();
     await store.dropLeftoverStaged();
     store.reclaimer.kick();
-    core.accounting.kick();
+    store.accounting.kick();
     debug('opened %s at commit %d: %d versions', cow.name, sb.seq, versions.size);
     return store;
   }
@@ -415,11 +416,11 @@ export class Store {
       await this.rollback.done();
       await this.reclaimer.idle();
       if (this.reclaimer.lastError) throw this.reclaimer.lastError;
-      await this.core.accounting.idle();
-      const quiet = this.data.writeBack.size === 0 && !this.rollback.running && !this.core.accounting.isBusy;
+      await this.accounting.idle();
+      const quiet = this.data.writeBack.size === 0 && !this.rollback.running && !this.accounting.isBusy;
       if (quiet && !this.reclaimer.passRunning && !this.hasDeleted()) return;
       this.reclaimer.kick();
-      this.core.accounting.kick();
+      this.accounting.kick();
     }
   }
 
@@ -430,9 +431,9 @@ export class Store {
       totalBytes: counts.total * BLOCK_SIZE,
       freeBytes: counts.free * BLOCK_SIZE,
       usedBytes: (counts.total - counts.free) * BLOCK_SIZE,
-      space: this.core.accounting.totals(),
+      space: this.accounting.totals(),
       reclaim: this.reclaimer.progress,
-      accounting: this.core.accounting.isCounting ? (this.core.accounting.progress ?? 0) : null,
+      accounting: this.accounting.isCounting ? (this.accounting.progress ?? 0) : null,
       copyOuts: this.data.copyOuts,
       commits: this.core.group.commits,
     };
@@ -444,7 +445,7 @@ export class Store {
     if (this.timer) clearInterval(this.timer);
     const stopped = this.rollback.stop();
     await this.reclaimer.stop();
-    await this.core.accounting.stop();
+    await this.accounting.stop();
     await stopped;
     await this.core.gate.withExclusive(async () => {
       this.closed = true;

@@ -14,7 +14,7 @@ import { DataPath } from './io/data-path';
 import { Reclaimer } from './background/reclaim';
 import { Rollback, RollbackProgress } from './background/rollback';
 import { ByteRange, chunkRanges, differingChunks } from './tools/delta';
-import { SnapshotSpace, SpaceTotals } from './background/accounting';
+import { Accounting, SnapshotSpace, SpaceTotals } from './background/accounting';
 import { withSchedule } from './background/schedule';
 import { checkSnapshotId as checkId, ORIGIN_IMAGE } from './snapshot-id';
 
@@ -54,6 +54,7 @@ export interface VolumeHost {
   readonly core: Core;
   readonly data: DataPath;
   readonly access: Access;
+  readonly accounting: Accounting;
   readonly reclaimer: Reclaimer;
   readonly rollback: Rollback;
   readonly faults: Faults;
@@ -155,12 +156,12 @@ export class Volume {
    * `status().accounting` is not null: then they are from before the last delete.
    */
   space(id: string): SnapshotSpace {
-    return this.core.accounting.of(this.leafOf(id));
+    return this.host.accounting.of(this.leafOf(id));
   }
 
   /** Every snapshot's figures of this moment, to be read later (`space` of then). */
   async spaceView(): Promise<(id: string) => SnapshotSpace | null> {
-    const of = await this.core.accounting.view();
+    const of = await this.host.accounting.view();
     return (id) => {
       const v = this.core.versions.snapshot(this.origin, id);
       return v ? of(v) : null;
@@ -169,7 +170,7 @@ export class Volume {
 
   /** The generation of the space figures, for caches of what is made from them. */
   get spaceChanged(): number {
-    return this.core.accounting.generation;
+    return this.host.accounting.generation;
   }
 
   /** The generation of the snapshot list, for caches of what is made from it. */
@@ -382,6 +383,7 @@ export class Volume {
 
   status(): VolumeStatus {
     const { core } = this;
+    const { accounting } = this.host;
     const counts = core.sm.counts();
     return {
       originSize: this.originSize,
@@ -393,8 +395,8 @@ export class Volume {
       reclaim: this.host.reclaimer.progress,
       rollback: this.host.rollback.of(this.origin),
       fault: this.host.faults.last,
-      space: core.accounting.totals(this.origin),
-      accounting: core.accounting.isCounting ? (core.accounting.progress ?? 0) : null,
+      space: accounting.totals(this.origin),
+      accounting: accounting.isCounting ? (accounting.progress ?? 0) : null,
     };
   }
 

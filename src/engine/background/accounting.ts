@@ -116,15 +116,12 @@ export class Accounting implements TreeObserver {
   /** Fraction of the running pass done, 0..1, or null. */
   progress: number | null = null;
 
-  private faults: Faults | null = null;
-
-  constructor(private readonly core: Counted) {
+  /** `faults`: where a failed pass is reported. */
+  constructor(
+    private readonly core: Counted,
+    private readonly faults: Faults,
+  ) {
     core.versions.observer = this;
-  }
-
-  /** Where a failed pass is reported (the store's faults). */
-  reportTo(faults: Faults): void {
-    this.faults = faults;
   }
 
   /** Are the figures being counted again (after a delete, or at open)? */
@@ -176,7 +173,7 @@ export class Accounting implements TreeObserver {
     this.running = this.pass()
       .catch((e: Error) => {
         this.failure = e;
-        this.faults?.record('the space recount', e, false);
+        this.faults.record('the space recount', e, false);
       })
       .finally(() => {
         this.running = null;

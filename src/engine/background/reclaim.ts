@@ -19,6 +19,7 @@ import { Version, VersionTree } from '../../snap/version-tree';
 import { Core } from '../metadata/core';
 import { ReclaimRecord, RecordPart } from '../metadata/background-record';
 import { Faults } from '../faults';
+import type { Accounting } from './accounting';
 import { backgroundTurn, sliceEnds } from '../../util/time-slice';
 
 const debug = createDebug('snapfuse:reclaim');
@@ -77,6 +78,8 @@ export class Reclaimer {
     private readonly core: Core,
     /** The pass in progress, as the superblock keeps it: this reclaimer's alone to set. */
     private readonly record: RecordPart<ReclaimRecord>,
+    /** Keeps the snapshots' figures exact around each chunk reclaimed. */
+    private readonly accounting: Accounting,
     private readonly faults: Faults,
   ) {}
 
@@ -173,7 +176,7 @@ export class Reclaimer {
       await backgroundTurn();
       const unlock = await core.chunks.acquire(key, true);
       try {
-        await core.meta.run(() => core.accounting.change(key, () => this.reclaimChunk(key, plan)));
+        await core.meta.run(() => this.accounting.change(key, () => this.reclaimChunk(key, plan)));
       } finally {
         unlock();
       }

@@ -12,11 +12,12 @@ import { splitKey } from '../origins';
 import type { Core } from '../metadata/core';
 import type { Reservation } from '../space';
 import type { BufferPool } from '../../util/buffer-pool';
+import type { Accounting } from '../background/accounting';
 
 /** What a copy-out works with. */
 export type CopyOutParts = Pick<
   Core,
-  'pin' | 'meta' | 'space' | 'sm' | 'cow' | 'origins' | 'versions' | 'exceptions' | 'accounting' | 'chunkSize'
+  'pin' | 'meta' | 'space' | 'sm' | 'cow' | 'origins' | 'versions' | 'exceptions' | 'chunkSize'
 >;
 
 export class CopyOut {
@@ -30,6 +31,8 @@ export class CopyOut {
    */
   constructor(
     private readonly core: CopyOutParts,
+    /** Keeps the snapshots' figures exact around each entry put. */
+    private readonly accounting: Accounting,
     private readonly buffers: BufferPool,
     private readonly heirOf: (v: Version) => Version,
   ) {}
@@ -98,7 +101,7 @@ export class CopyOut {
           if (!p.keeper) continue;
           const leaf = core.versions.originLeaf(p.origin);
           const chunkEntry = { kind: ExceptionKind.CHUNK, block: p.block, crc: crcs[i] };
-          await core.accounting.change(chunkKey(p.origin, p.chunk), async () => {
+          await this.accounting.change(chunkKey(p.origin, p.chunk), async () => {
             await core.exceptions.put(p.origin, p.chunk, p.keeper!.id, chunkEntry);
             await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
           });

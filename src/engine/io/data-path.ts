@@ -24,6 +24,8 @@ import { Faults } from '../faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
 import { CopyOut } from './copy-out';
 import { BufferPool } from '../../util/buffer-pool';
+import { CowChunks } from './cow-chunks';
+import type { Accounting } from '../background/accounting';
 
 export interface Piece {
   chunk: number;
@@ -47,6 +49,8 @@ export function splitIntoChunks(chunkSize: number, pos: number, length: number):
 export class DataPath {
   readonly writeBack: WriteBack;
   private readonly copyOut: CopyOut;
+  /** COW chunk reads, checked against their crc32c, and the cache of chunks seen sound. */
+  private readonly cowChunks: CowChunks;
   /** Whole chunks read from the origin for copy-outs: the held writes' buffers. */
   private readonly buffers: BufferPool;
 
@@ -56,13 +60,15 @@ export class DataPath {
    */
   constructor(
     private readonly core: Core,
+    private readonly accounting: Accounting,
     writeBack: number | undefined,
     faults: Faults,
     heirOf: (v: Version) => Version,
   ) {
     writeBack ??= DEFAULT_WRITE_BACK;
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
-    this.copyOut = new CopyOut(core, this.buffers, heirOf);
+    this.cowChunks = new CowChunks(core.cow);
+    this.copyOut = new CopyOut(core, accounting, this.buffers, heirOf);
     this.writeBack = new WriteBack(core, writeBack, this.buffers, this.copyOut, faults);
   }
 
@@ -156,7 +162,7 @@ export class DataPath {
   async readChunk(origin: number, chunk: number, found: Found | null): Promise<Buffer> {
     const length = this.core.origins.chunkLength(origin, chunk);
     const e = found?.exception;
-    if (e?.kind === ExceptionKind.CHUNK) return this.core.cowChunks.read(e.block, length, e.crc);
+    if (e?.kind === ExceptionKind.CHUNK) return this.cowChunks.read(e.block, length, e.crc);
     const buf = this.buffers.take(length);
     await this.core.origins.device(origin).read(buf, chunk * this.core.chunkSize);
     return buf;
@@ -186,10 +192,10 @@ export class DataPath {
       const e = found?.exception;
       if (e?.kind === ExceptionKind.CHUNK) {
         const length = core.origins.chunkLength(origin, p.chunk);
-        if (core.cowChunks.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
-        else if (p.length === length) await core.cowChunks.read(e.block, length, e.crc, target);
+        if (this.cowChunks.isVerified(e.block, e.crc)) await core.cow.read(target, e.block * BLOCK_SIZE + p.offset);
+        else if (p.length === length) await this.cowChunks.read(e.block, length, e.crc, target);
         else {
-          const whole = await core.cowChunks.read(e.block, length, e.crc);
+          const whole = await this.cowChunks.read(e.block, length, e.crc);
           whole.copy(target, 0, p.offset, p.offset + p.length);
         }
       } else {
@@ -264,7 +270,7 @@ export class DataPath {
       const block = await this.newChunk(data, space);
       await core.meta.run(async () => {
         const entry = { kind: ExceptionKind.CHUNK, block, crc } as const;
-        await core.accounting.change(chunkKey(origin, p.chunk), () =>
+        await this.accounting.change(chunkKey(origin, p.chunk), () =>
           core.exceptions.put(origin, p.chunk, writer.id, entry),
         );
         if (own) await core.sm.freeChunk(own.block);

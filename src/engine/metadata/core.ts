@@ -21,10 +21,8 @@ import { ExceptionIndex } from '../../snap/exceptions';
 import { KeyedRwLock, Mutex, RwLock } from '../../util/locks';
 import { GroupCommit } from './group-commit';
 import { BackgroundRecord } from './background-record';
-import { Accounting } from '../background/accounting';
 import { Origins } from '../origins';
 import { Space } from '../space';
-import { CowChunks } from '../io/cow-chunks';
 
 const debug = createDebug('snapfuse:engine');
 
@@ -37,11 +35,9 @@ export class Core {
   readonly pin = new RwLock();
   readonly meta = new Mutex();
   readonly group: GroupCommit;
-  readonly accounting: Accounting;
   readonly chunkBlocks: number;
   readonly origins: Origins;
   readonly space: Space;
-  readonly cowChunks: CowChunks;
 
   constructor(
     readonly cow: BlockDevice,
@@ -60,9 +56,7 @@ export class Core {
     this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
     this.origins = new Origins(origins, originDevs, versions, sb.chunkSize);
     this.space = new Space(sm, sb.totalBlocks, this.chunkBlocks);
-    this.cowChunks = new CowChunks(cow);
     this.group = new GroupCommit(() => this.commitNow());
-    this.accounting = new Accounting(this);
   }
 
   get chunkSize(): number {

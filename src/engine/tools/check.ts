@@ -13,6 +13,7 @@ import { ExceptionKind, unpackException, VersionKind } from '../../format/record
 import { BTree } from '../../btree/btree';
 import { splitKey } from '../origins';
 import { Core } from '../metadata/core';
+import { CowChunks } from '../io/cow-chunks';
 
 export type Progress = (phase: string, done: number, total: number) => void;
 
@@ -158,6 +159,7 @@ async function walkStore(core: Core, progress: Progress): Promise<CheckReport> {
  */
 export async function scrubData(core: Core, progress: Progress = () => undefined): Promise<string[]> {
   const problems: string[] = [];
+  const cowChunks = new CowChunks(core.cow);
   const entries: Array<[number, number, Buffer]> = [];
   await core.meta.run(async () => {
     for await (const entry of core.exceptions.tree.entries()) entries.push(entry);
@@ -169,7 +171,7 @@ export async function scrubData(core: Core, progress: Progress = () => undefined
     if (e.kind !== ExceptionKind.CHUNK) continue;
     const { origin, chunk } = splitKey(key);
     try {
-      await core.cowChunks.read(e.block, core.origins.chunkLength(origin, chunk), e.crc);
+      await cowChunks.read(e.block, core.origins.chunkLength(origin, chunk), e.crc);
     } catch (err) {
       const readers: string[] = [];
       await core.meta.run(async () => {

@@ -1,7 +1,7 @@
 // CopyOut: a chunk needs a copy only while another version reads the origin's data of it;
 // the copy goes to the version nearest the origin on its path (or the root), with the
-// old data's crc, and a marker on the origin leaf ends the need; a version reclaim
-// merges away hands the copy to its heir.
+// old data's crc, and a marker on the origin leaf ends the need; the snapshot's figures
+// count it; a version reclaim merges away hands the copy to its heir.
 import { crc32c } from '@node-rs/crc32';
 import { MemoryDevice } from '../../../../src/block/memory-device';
 import { chunkKey, ExceptionKind } from '../../../../src/format/records';
@@ -10,6 +10,8 @@ import { CopyOut } from '../../../../src/engine/io/copy-out';
 import { BufferPool } from '../../../../src/util/buffer-pool';
 import { checkStore } from '../../../../src/engine/tools/check';
 import { Version } from '../../../../src/snap/version-tree';
+import { Accounting } from '../../../../src/engine/background/accounting';
+import { Faults } from '../../../../src/engine/faults';
 
 const CHUNK = 4096;
 
@@ -24,7 +26,11 @@ describe('copy-out', () => {
     try {
       const core = store.internals;
       let heirs = new Map<Version, Version>();
-      const copyOut = new CopyOut(core, new BufferPool(CHUNK, 4), (v) => heirs.get(v) ?? v);
+      // its own figures (the store's stop following the tree): they must see the copy too
+      const accounting = new Accounting(core, new Faults());
+      accounting.kick();
+      await accounting.idle();
+      const copyOut = new CopyOut(core, accounting, new BufferPool(CHUNK, 4), (v: Version) => heirs.get(v) ?? v);
       const keeper = (chunk: number) => core.meta.run(() => copyOut.keeper(0, chunk));
 
       expect(await keeper(3)).toBeNull(); // no snapshot: nobody else reads the origin
@@ -48,6 +54,7 @@ describe('copy-out', () => {
       expect(await keeper(4)).toBe(root); // other chunks still need theirs
 
       const snap = core.versions.snapshot(0, 's')!;
+      expect(accounting.of(snap)).toEqual({ exclusive: CHUNK, shared: 0 });
       const found = await core.meta.run(() => core.exceptions.nearest(0, 3, snap));
       expect(found?.version).toBe(root);
       expect(found?.exception).toMatchObject({ kind: ExceptionKind.CHUNK, crc: crc32c(before) });
