@@ -7,77 +7,40 @@ import createDebug from 'debug';
 import { randomUUID } from 'crypto';
 import { StoreError } from '../errors';
 import { BLOCK_SIZE } from '../format/layout';
-import { chooseSuperblock, FORMAT_VERSION, SINGLE_ORIGIN_FORMAT, Superblock } from '../format/superblock';
-import {
-  EXCEPTION_SIZE,
-  ORIGIN_PATH_MAX,
-  ORIGIN_SIZE,
-  OriginRecord,
-  unpackOrigin,
-  unpackOriginPath,
-  unpackVersion,
-  VERSION_SIZE,
-  VersionKind,
-  VersionRecord,
-  VersionState,
-  MAX_CHUNKS,
-} from '../format/records';
+import { FORMAT_VERSION, SINGLE_ORIGIN_FORMAT } from '../format/superblock';
+import { OriginRecord, VersionKind, VersionState } from '../format/records';
 import { BlockDevice } from '../block/block-device';
-import { BTree } from '../btree/btree';
-import { INDEX_VALUE_SIZE, SpaceMap } from '../alloc/space-map';
-import { TransactionManager } from '../txn/transaction-manager';
-import { VersionTree } from '../snap/version-tree';
-import { ExceptionIndex } from '../snap/exceptions';
 import { Core } from './metadata/core';
 import { BackgroundRecord } from './metadata/background-record';
+import { loadMetadata, MAX_CHUNK, MIN_CHUNK, newMetadata, readSuperblock } from './metadata/load';
 import { DataPath } from './io/data-path';
 import { Reclaimer } from './background/reclaim';
 import { Rollback } from './background/rollback';
 import { Faults } from './faults';
 import { Access } from './access';
 import { Accounting, SpaceTotals } from './background/accounting';
+import {
+  checkNewOrigin,
+  checkOriginName,
+  MAX_ORIGINS,
+  NamedOrigin,
+  OriginIdentity,
+  OriginOpener,
+  openOrigins,
+  originRecord,
+} from './origin-checks';
 import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
 
 export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
 export { Volume } from './volume';
 export type { SnapshotInfo, Staged, VolumeStatus } from './volume';
+export { MAX_ORIGINS, ORIGIN_NAME } from './origin-checks';
+export type { NamedOrigin, OriginIdentity, OriginOpener, StoredOrigin } from './origin-checks';
 
 const debug = createDebug('snapfuse:store');
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
 export const DEFAULT_CACHE_SIZE = 64 * 1024 * 1024;
-const MIN_CHUNK = 4096;
-const MAX_CHUNK = 1024 * 1024;
-/** Named origins of one store: a mount shows a directory for each. */
-export const ORIGIN_NAME = /^[a-z0-9][a-z0-9._-]{0,31}$/;
-export const MAX_ORIGINS = 256;
-
-/** What the store remembers of an origin to recognise it again. */
-export interface OriginIdentity {
-  dev: number;
-  ino: number;
-  rdev: number;
-}
-
-/** An origin of a store of several, as it is formatted or added. */
-export interface NamedOrigin {
-  name: string;
-  device: BlockDevice;
-  /** Where it is found again at open (an absolute path). */
-  path: string;
-  identity?: OriginIdentity;
-}
-
-/** A stored origin, as `OriginOpener` is asked to open it. */
-export interface StoredOrigin {
-  name: string;
-  path: string;
-  size: number;
-}
-
-/** Opens each origin of a store of several: its device, and its identity to check. */
-export type OriginOpener = (o: StoredOrigin) => Promise<{ device: BlockDevice; identity?: OriginIdentity }>;
-
 export interface FormatOptions {
   chunkSize?: number;
   /** Overwrite a COW that already holds a store. */
@@ -170,10 +133,9 @@ export class Store {
       throw StoreError.invalid(`COW ${cow.name} is too small: at least ${(minBlocks * BLOCK_SIZE) / 1024} KiB`);
     }
     if (!opts.force) {
-      const copies = await readSuperblocks(cow);
       let existing = true;
       try {
-        chooseSuperblock(copies, cow.name);
+        await readSuperblock(cow);
       } catch (e) {
         existing = !(e instanceof StoreError && e.code === 'NOT_A_STORE');
       }
@@ -187,32 +149,12 @@ export class Store {
     await cow.write(Buffer.alloc(2 * BLOCK_SIZE), 0);
     await cow.flush();
 
-    const tm = new TransactionManager(cow, DEFAULT_CACHE_SIZE, 0);
-    const sm = new SpaceMap(
-      tm,
-      new BTree(tm, INDEX_VALUE_SIZE, 0),
-      0,
-      totalBlocks,
-      chunkSize / BLOCK_SIZE,
-      totalBlocks,
-    );
-    tm.spaceMap = sm;
-    await sm.markUsed(0);
-    await sm.markUsed(1);
-    sm.index.root = (await BTree.create(tm, INDEX_VALUE_SIZE)).root;
+    const m = await newMetadata(cow, chunkSize, totalBlocks, DEFAULT_CACHE_SIZE);
     const now = Date.now();
-    const versions = new VersionTree([], 1);
-    const records = new Map<number, OriginRecord>();
-    list.forEach((o, id) => records.set(id, originRecord(o, versions.addOrigin(id, now).id)));
     const core = new Core(
       cow,
       new Map(list.map((o, id) => [id, o.device])),
-      tm,
-      sm,
-      await BTree.create(tm, VERSION_SIZE),
-      await BTree.create(tm, ORIGIN_SIZE),
-      new ExceptionIndex(await BTree.create(tm, EXCEPTION_SIZE), versions),
-      versions,
+      m,
       new Map(),
       {
         uuid: Buffer.from(randomUUID().replace(/-/g, ''), 'hex'),
@@ -223,7 +165,7 @@ export class Store {
       },
       new BackgroundRecord(),
     );
-    for (const [id, r] of records) core.origins.put(id, r);
+    list.forEach((o, id) => core.origins.put(id, originRecord(o, m.versions.addOrigin(id, now).id)));
     // two commits, so both superblock copies are sound from the start
     await core.group.request();
     await core.group.request();
@@ -236,39 +178,9 @@ export class Store {
    * finds each by its recorded path.
    */
   static async open(given: BlockDevice | OriginOpener, cow: BlockDevice, opts: OpenOptions = {}): Promise<Store> {
-    const sb = chooseSuperblock(await readSuperblocks(cow), cow.name);
-    checkGeometry(sb, cow);
-    const tm = new TransactionManager(cow, opts.cacheSize ?? DEFAULT_CACHE_SIZE, sb.seq);
-    const sm = new SpaceMap(
-      tm,
-      new BTree(tm, INDEX_VALUE_SIZE, sb.spaceIndexRoot),
-      sb.spaceIndexRoot,
-      sb.totalBlocks,
-      sb.chunkSize / BLOCK_SIZE,
-      sb.freeBlocks,
-    );
-    tm.spaceMap = sm;
-    const versionTable = new BTree(tm, VERSION_SIZE, sb.versionRoot);
-    const records: VersionRecord[] = [];
-    for await (const [id, , value] of versionTable.entries()) records.push(unpackVersion(id, value));
-    const versions = new VersionTree(records, sb.nextVersion);
-    const originTable = new BTree(tm, ORIGIN_SIZE, sb.originRoot);
-    const origins = await readOrigins(originTable);
-    if (origins.size === 0) throw StoreError.corruption(`${cow.name}: the store has no origin record`);
+    const { sb, origins, ...m } = await loadMetadata(cow, opts.cacheSize ?? DEFAULT_CACHE_SIZE);
     const devices = await openOrigins(origins, given, cow, sb, opts.originIdentity);
-    const core = new Core(
-      cow,
-      devices,
-      tm,
-      sm,
-      versionTable,
-      originTable,
-      new ExceptionIndex(new BTree(tm, EXCEPTION_SIZE, sb.exceptionRoot), versions),
-      versions,
-      origins,
-      sb,
-      new BackgroundRecord(sb),
-    );
+    const core = new Core(cow, devices, m, origins, sb, new BackgroundRecord(sb));
     const readOnly = opts.readOnly ?? false;
     const store = new Store(core, readOnly, readOnly ? 0 : (opts.commitInterval ?? 1000), opts.writeBack);
     if (readOnly) return store;
@@ -276,14 +188,14 @@ export class Store {
     await store.dropLeftoverStaged();
     store.reclaimer.kick();
     store.accounting.kick();
-    debug('opened %s at commit %d: %d versions', cow.name, sb.seq, versions.size);
+    debug('opened %s at commit %d: %d versions', cow.name, sb.seq, m.versions.size);
     return store;
   }
 
   /** Does `cow` hold a store of named origins (given by its COW alone)? False for anything else. */
   static async isNamed(cow: BlockDevice): Promise<boolean> {
     try {
-      return chooseSuperblock(await readSuperblocks(cow), cow.name).formatVersion > SINGLE_ORIGIN_FORMAT;
+      return (await readSuperblock(cow)).formatVersion > SINGLE_ORIGIN_FORMAT;
     } catch {
       return false;
     }
@@ -489,109 +401,3 @@ export class Store {
   }
 }
 
-function originRecord(o: NamedOrigin, leaf: number): OriginRecord {
-  const id = o.identity ?? { dev: 0, ino: 0, rdev: 0 };
-  return { size: o.device.size, ...id, leaf, name: o.name, path: o.path, removing: false };
-}
-
-function checkOriginName(name: string, taken: Array<{ name: string }>): void {
-  if (!ORIGIN_NAME.test(name)) {
-    throw StoreError.invalid(
-      `bad origin name "${name.slice(0, 33)}": use 1-32 of a-z 0-9 . _ -, starting with a-z or 0-9`,
-    );
-  }
-  if (taken.some((t) => t.name === name)) throw new StoreError('EXISTS', `the store has an origin ${name} already`);
-}
-
-/** An origin about to join a store: named if the store names them, not empty, not too large. */
-function checkNewOrigin(o: NamedOrigin, chunkSize: number, named: boolean, taken: Array<{ name: string }>): void {
-  if (named) checkOriginName(o.name, taken);
-  if (Buffer.byteLength(o.path) > ORIGIN_PATH_MAX) throw StoreError.invalid(`the path of origin ${o.name} is too long`);
-  const what = named ? `origin ${o.name} (${o.device.name})` : `origin ${o.device.name}`;
-  if (o.device.size === 0) throw StoreError.invalid(`${what} is empty`);
-  if (Math.ceil(o.device.size / chunkSize) > MAX_CHUNKS) throw StoreError.invalid(`${what} is too large`);
-}
-
-/** The origin table: each record, with its path put together from the entries after it. */
-async function readOrigins(table: BTree): Promise<Map<number, OriginRecord>> {
-  const origins = new Map<number, OriginRecord>();
-  const pieces = new Map<number, Buffer[]>();
-  for await (const [id, k, value] of table.entries()) {
-    if (k === 0) origins.set(id, unpackOrigin(value));
-    else pieces.set(id, [...(pieces.get(id) ?? []), value]);
-  }
-  for (const [id, o] of origins) o.path = unpackOriginPath(pieces.get(id) ?? []);
-  return origins;
-}
-
-/**
- * The devices of the store's origins (not those being removed), each checked to be the
- * one recorded. The two ways to give them (a store of one origin takes its device, one of
- * named origins an opener) meet here: from the first check on, every origin is opened
- * and checked alike. Devices the opener opened are closed again if any check fails.
- */
-async function openOrigins(
-  records: Map<number, OriginRecord>,
-  given: BlockDevice | OriginOpener,
-  cow: BlockDevice,
-  sb: Superblock,
-  identity?: OriginIdentity,
-): Promise<Map<number, BlockDevice>> {
-  const live = [...records].filter(([, o]) => !o.removing);
-  const named = sb.formatVersion > SINGLE_ORIGIN_FORMAT;
-  const opener = typeof given === 'function';
-  if (!named && opener) {
-    throw StoreError.invalid(`${cow.name} is a store of one origin: name the origin file too (origin= in fstab)`);
-  }
-  if (named && !opener) {
-    const names = live.map(([, o]) => o.name).join(', ');
-    throw new StoreError(
-      'WRONG_ORIGIN',
-      `${cow.name} is a store of named origins (${names}), not of ${given.name} alone`,
-    );
-  }
-  const open: OriginOpener = opener ? given : async () => ({ device: given, identity });
-  const devices = new Map<number, BlockDevice>();
-  try {
-    for (const [id, record] of live) {
-      const { device, identity } = await open({ name: record.name, path: record.path, size: record.size });
-      devices.set(id, device);
-      checkOrigin(record, device, cow, identity);
-    }
-  } catch (e) {
-    if (opener) await Promise.all([...devices.values()].map((d) => d.close().catch(() => undefined)));
-    throw e;
-  }
-  return devices;
-}
-
-async function readSuperblocks(cow: BlockDevice): Promise<Buffer[]> {
-  if (cow.size < 2 * BLOCK_SIZE) throw new StoreError('NOT_A_STORE', `${cow.name} holds no snapfuse store`);
-  const both = Buffer.alloc(2 * BLOCK_SIZE);
-  await cow.read(both, 0);
-  return [both.subarray(0, BLOCK_SIZE), both.subarray(BLOCK_SIZE)];
-}
-
-function checkGeometry(sb: Superblock, cow: BlockDevice): void {
-  const cs = sb.chunkSize;
-  if (cs < MIN_CHUNK || cs > MAX_CHUNK || cs & (cs - 1)) {
-    throw StoreError.corruption(`${cow.name}: superblock names chunk size ${cs}`);
-  }
-  if (sb.totalBlocks * BLOCK_SIZE > cow.size) {
-    throw StoreError.invalid(
-      `${cow.name} is smaller (${cow.size} bytes) than the store on it (${sb.totalBlocks * BLOCK_SIZE})`,
-    );
-  }
-}
-
-function checkOrigin(record: OriginRecord, origin: BlockDevice, cow: BlockDevice, id?: OriginIdentity): void {
-  const whose = record.name ? `origin ${record.name}` : 'origin';
-  const other = (why: string) =>
-    new StoreError('WRONG_ORIGIN', `${cow.name} is a store for another ${whose} than ${origin.name}: ${why}`);
-  if (record.size !== origin.size) throw other(`size is ${origin.size} bytes, the store's origin had ${record.size}`);
-  if (id && (record.dev || record.ino || record.rdev)) {
-    if (record.rdev !== id.rdev || (!record.rdev && (record.dev !== id.dev || record.ino !== id.ino))) {
-      throw other('it is not the same file (device and inode differ)');
-    }
-  }
-}

@@ -21,6 +21,7 @@ import { ExceptionIndex } from '../../snap/exceptions';
 import { KeyedRwLock, Mutex, RwLock } from '../../util/locks';
 import { GroupCommit } from './group-commit';
 import { BackgroundRecord } from './background-record';
+import type { Metadata } from './load';
 import { Origins } from '../origins';
 import { Space } from '../space';
 
@@ -39,23 +40,27 @@ export class Core {
   readonly origins: Origins;
   readonly space: Space;
 
+  readonly tm: TransactionManager;
+  readonly sm: SpaceMap;
+  readonly versionTable: BTree;
+  readonly originTable: BTree;
+  readonly exceptions: ExceptionIndex;
+  readonly versions: VersionTree;
+
   constructor(
     readonly cow: BlockDevice,
     originDevs: Map<number, BlockDevice>,
-    readonly tm: TransactionManager,
-    readonly sm: SpaceMap,
-    readonly versionTable: BTree,
-    readonly originTable: BTree,
-    readonly exceptions: ExceptionIndex,
-    readonly versions: VersionTree,
+    metadata: Metadata,
     origins: Map<number, OriginRecord>,
     readonly sb: Pick<Superblock, 'uuid' | 'chunkSize' | 'totalBlocks' | 'created' | 'formatVersion'>,
     /** The superblock's record of work in progress: each part is its owner's to set. */
     readonly record: BackgroundRecord,
   ) {
+    ({ tm: this.tm, sm: this.sm, versions: this.versions, exceptions: this.exceptions } = metadata);
+    ({ versionTable: this.versionTable, originTable: this.originTable } = metadata);
     this.chunkBlocks = sb.chunkSize / BLOCK_SIZE;
-    this.origins = new Origins(origins, originDevs, versions, sb.chunkSize);
-    this.space = new Space(sm, sb.totalBlocks, this.chunkBlocks);
+    this.origins = new Origins(origins, originDevs, this.versions, sb.chunkSize);
+    this.space = new Space(this.sm, sb.totalBlocks, this.chunkBlocks);
     this.group = new GroupCommit(() => this.commitNow());
   }
 
