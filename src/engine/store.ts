@@ -96,7 +96,7 @@ export class Store {
     this.access = new Access(readOnly, faults);
     const accounting = (this.accounting = new Accounting(core, faults));
     this.reclaimer = new Reclaimer(core, core.record.reclaim, accounting, faults);
-    this.data = new DataPath(core, accounting, writeBack, faults, (v) => this.reclaimer.heirOf(v));
+    this.data = new DataPath(core, accounting, writeBack, faults, this.reclaimer);
     this.rollback = new Rollback(core, this.data, core.record.rollback, faults, () => this.reclaimer.kick());
     const { data, access, reclaimer, rollback } = this;
     this.host = { core, data, access, accounting, reclaimer, rollback, faults };

@@ -20,21 +20,23 @@ export type CopyOutParts = Pick<
   'pin' | 'meta' | 'space' | 'sm' | 'cow' | 'origins' | 'versions' | 'exceptions' | 'chunkSize'
 >;
 
+/** Where a copy-out's entry goes instead of a version the running reclaim pass merges away (the `Reclaimer`). */
+export interface Merges {
+  /** `v`, or its heir if the running pass merges it away; asked holding the pin. */
+  heirOf(v: Version): Version;
+}
+
 export class CopyOut {
   /** Chunks copied out since the store opened. */
   count = 0;
 
-  /**
-   * `buffers`: where the old data is read into (the held writes' buffers). `heirOf`:
-   * where a copy-out's entry goes instead of a version the running reclaim pass merges
-   * away (reclaim's plan; asked holding the pin).
-   */
+  /** `buffers`: where the old data is read into (the held writes' buffers). */
   constructor(
     private readonly core: CopyOutParts,
     /** Keeps the snapshots' figures exact around each entry put. */
     private readonly accounting: Accounting,
     private readonly buffers: BufferPool,
-    private readonly heirOf: (v: Version) => Version,
+    private readonly merges: Merges,
   ) {}
 
   /**
@@ -52,7 +54,7 @@ export class CopyOut {
     }
     const keeper = found ? found.version : versions.root(leaf);
     // a version that the running reclaim pass merges away goes to its heir
-    const heir = this.heirOf(keeper);
+    const heir = this.merges.heirOf(keeper);
     return heir === leaf ? null : heir;
   }
 

@@ -22,7 +22,7 @@ import { Core } from '../metadata/core';
 import { Reservation } from '../space';
 import { Faults } from '../faults';
 import { DEFAULT_WRITE_BACK, WriteBack } from './write-back';
-import { CopyOut } from './copy-out';
+import { CopyOut, Merges } from './copy-out';
 import { BufferPool } from '../../util/buffer-pool';
 import { CowChunks } from './cow-chunks';
 import type { Accounting } from '../background/accounting';
@@ -56,19 +56,19 @@ export class DataPath {
 
   /**
    * `writeBack`: bytes of origin writes held for their copy-out; 0: such writes wait for it.
-   * `heirOf`: see `CopyOut`.
+   * `merges`: the running reclaim pass, which a copy-out asks where its entry goes.
    */
   constructor(
     private readonly core: Core,
     private readonly accounting: Accounting,
     writeBack: number | undefined,
     faults: Faults,
-    heirOf: (v: Version) => Version,
+    merges: Merges,
   ) {
     writeBack ??= DEFAULT_WRITE_BACK;
     this.buffers = new BufferPool(core.chunkSize, Math.ceil(writeBack / core.chunkSize));
     this.cowChunks = new CowChunks(core.cow);
-    this.copyOut = new CopyOut(core, accounting, this.buffers, heirOf);
+    this.copyOut = new CopyOut(core, accounting, this.buffers, merges);
     this.writeBack = new WriteBack(core, writeBack, this.buffers, this.copyOut, faults);
   }
 

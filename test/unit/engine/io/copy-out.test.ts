@@ -30,7 +30,7 @@ describe('copy-out', () => {
       const accounting = new Accounting(core, new Faults());
       accounting.kick();
       await accounting.idle();
-      const copyOut = new CopyOut(core, accounting, new BufferPool(CHUNK, 4), (v: Version) => heirs.get(v) ?? v);
+      const copyOut = new CopyOut(core, accounting, new BufferPool(CHUNK, 4), { heirOf: (v) => heirs.get(v) ?? v });
       const keeper = (chunk: number) => core.meta.run(() => copyOut.keeper(0, chunk));
 
       expect(await keeper(3)).toBeNull(); // no snapshot: nobody else reads the origin
