@@ -65,6 +65,9 @@ export function planPass(versions: VersionTree): PassPlan {
   return plan;
 }
 
+/** What reclaim works with. */
+export type ReclaimParts = Pick<Core, 'chunks' | 'pin' | 'meta' | 'commit' | 'exceptions' | 'versions' | 'origins' | 'sm'>;
+
 export class Reclaimer {
   private running: Promise<void> | null = null;
   private stopping = false;
@@ -75,7 +78,7 @@ export class Reclaimer {
   private plan: PassPlan | null = null; // the running pass's
 
   constructor(
-    private readonly core: Core,
+    private readonly core: ReclaimParts,
     /** The pass in progress, as the superblock keeps it: this reclaimer's alone to set. */
     private readonly record: RecordPart<ReclaimRecord>,
     /** Keeps the snapshots' figures exact around each chunk reclaimed. */

@@ -30,12 +30,18 @@ export interface RollbackProgress {
   done: number;
 }
 
+/** What a rollback works with. */
+export type RollbackParts = Pick<
+  Core,
+  'change' | 'commit' | 'gate' | 'meta' | 'exceptions' | 'versions' | 'origins' | 'space' | 'sm' | 'chunkSize' | 'chunkBlocks'
+>;
+
 export class Rollback {
   private job: RollbackJob | null = null;
   private finished: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly core: Core,
+    private readonly core: RollbackParts,
     private readonly data: DataPath,
     /** The rollback in progress, as the superblock keeps it: this service's alone to set. */
     private readonly record: RecordPart<RollbackRecord>,
@@ -137,7 +143,7 @@ class RollbackJob {
   readonly snapshot: string;
 
   constructor(
-    private readonly core: Core,
+    private readonly core: RollbackParts,
     private readonly data: DataPath,
     private readonly record: RecordPart<RollbackRecord>,
     private readonly space: Reservation,

@@ -18,14 +18,17 @@ export interface ByteRange {
 }
 
 /** Where version `v` reads chunk c from: -1 for the origin file, else the COW block. */
-async function placeOf(core: Core, origin: number, chunk: number, v: Version): Promise<number> {
+/** What a delta is found from: the metadata alone. */
+type DeltaParts = Pick<Core, 'meta' | 'exceptions' | 'versions'>;
+
+async function placeOf(core: DeltaParts, origin: number, chunk: number, v: Version): Promise<number> {
   if (v === core.versions.originLeaf(origin)) return -1;
   const found = await core.exceptions.nearest(origin, chunk, v);
   return found?.exception.kind === ExceptionKind.CHUNK ? found.exception.block : -1;
 }
 
 /** The chunks of `origin` that versions `a` and `b` read from different places, ascending. */
-export async function* differingChunks(core: Core, origin: number, a: Version, b: Version): AsyncGenerator<number> {
+export async function* differingChunks(core: DeltaParts, origin: number, a: Version, b: Version): AsyncGenerator<number> {
   const end = chunkKey(origin + 1, 0);
   let from = chunkKey(origin, 0);
   for (;;) {
