@@ -51,7 +51,12 @@ export function checkOriginName(name: string, taken: Array<{ name: string }>): v
 }
 
 /** An origin about to join a store: named if the store names them, not empty, not too large. */
-export function checkNewOrigin(o: NamedOrigin, chunkSize: number, named: boolean, taken: Array<{ name: string }>): void {
+export function checkNewOrigin(
+  o: NamedOrigin,
+  chunkSize: number,
+  named: boolean,
+  taken: Array<{ name: string }>,
+): void {
   if (named) checkOriginName(o.name, taken);
   if (Buffer.byteLength(o.path) > ORIGIN_PATH_MAX) throw StoreError.invalid(`the path of origin ${o.name} is too long`);
   const what = named ? `origin ${o.name} (${o.device.name})` : `origin ${o.device.name}`;

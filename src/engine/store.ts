@@ -400,4 +400,3 @@ export class Store {
     this.access.assertWritable();
   }
 }
-

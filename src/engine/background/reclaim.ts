@@ -66,7 +66,10 @@ export function planPass(versions: VersionTree): PassPlan {
 }
 
 /** What reclaim works with. */
-export type ReclaimParts = Pick<Core, 'chunks' | 'pin' | 'meta' | 'commit' | 'exceptions' | 'versions' | 'origins' | 'sm'>;
+export type ReclaimParts = Pick<
+  Core,
+  'chunks' | 'pin' | 'meta' | 'commit' | 'exceptions' | 'versions' | 'origins' | 'sm'
+>;
 
 export class Reclaimer {
   private running: Promise<void> | null = null;

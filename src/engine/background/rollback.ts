@@ -33,7 +33,17 @@ export interface RollbackProgress {
 /** What a rollback works with. */
 export type RollbackParts = Pick<
   Core,
-  'change' | 'commit' | 'gate' | 'meta' | 'exceptions' | 'versions' | 'origins' | 'space' | 'sm' | 'chunkSize' | 'chunkBlocks'
+  | 'change'
+  | 'commit'
+  | 'gate'
+  | 'meta'
+  | 'exceptions'
+  | 'versions'
+  | 'origins'
+  | 'space'
+  | 'sm'
+  | 'chunkSize'
+  | 'chunkBlocks'
 >;
 
 export class Rollback {

@@ -28,7 +28,12 @@ async function placeOf(core: DeltaParts, origin: number, chunk: number, v: Versi
 }
 
 /** The chunks of `origin` that versions `a` and `b` read from different places, ascending. */
-export async function* differingChunks(core: DeltaParts, origin: number, a: Version, b: Version): AsyncGenerator<number> {
+export async function* differingChunks(
+  core: DeltaParts,
+  origin: number,
+  a: Version,
+  b: Version,
+): AsyncGenerator<number> {
   const end = chunkKey(origin + 1, 0);
   let from = chunkKey(origin, 0);
   for (;;) {

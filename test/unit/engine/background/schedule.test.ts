@@ -1,11 +1,6 @@
 // The schedule rules: intervals in and out, names that sort by time, and the limits a
 // schedule is checked against before it is kept.
-import {
-  formatInterval,
-  parseInterval,
-  scheduledName,
-  withSchedule,
-} from '../../../../src/engine/background/schedule';
+import { formatInterval, parseInterval, scheduledName, withSchedule } from '../../../../src/engine/background/schedule';
 import { isStoreError } from '../../../../src/errors';
 
 const refused = (fn: () => unknown): boolean => {
@@ -25,7 +20,8 @@ describe('schedule rules', () => {
     expect(formatInterval(300)).toBe('5m');
     expect(formatInterval(90)).toBe('90s');
     expect(formatInterval(86400 * 7)).toBe('1w');
-    for (const bad of ['0s', '5', 'm', '1y', '367d', '-1h', '1.5h']) expect(refused(() => parseInterval(bad))).toBe(true);
+    for (const bad of ['0s', '5', 'm', '1y', '367d', '-1h', '1.5h'])
+      expect(refused(() => parseInterval(bad))).toBe(true);
   });
 
   test('names are UTC and sort by time', () => {
