@@ -50,6 +50,8 @@ export interface StatusInput {
   schedules: readonly ScheduleStatus[];
   /** The pid of the daemon serving the mount (what `snapfuse unmount` waits for); absent offline. */
   daemon?: number | null;
+  /** The sends through the mount under way (send/ files open): a snapshot and its base, if any. */
+  sends?: ReadonlyArray<{ snapshot: string; base: string | null }>;
 }
 
 // ---------------------------------------------------------------------------
@@ -153,6 +155,8 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
         (x) => `schedule ${scheduleName(x.name)} ${formatInterval(x.every)} ${x.keep} ${timestamp(x.next)}`,
       ),
       `daemon ${s.daemon ? byteCount('daemon pid', s.daemon) : NONE}`,
+      `sends ${(s.sends ?? []).length}`,
+      ...(s.sends ?? []).map((x) => `sending ${statusId(x.snapshot)} ${x.base === null ? NONE : statusId(x.base)}`),
     ]),
   };
 }
@@ -274,7 +278,9 @@ export function parseStatus(text: string): StatusInput {
   };
 }
 
-function readSpaceAndSchedules(r: StatusReader): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon'> {
+function readSpaceAndSchedules(
+  r: StatusReader,
+): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon' | 'sends'> {
   const space = r.optional('space', 1);
   const accounting = r.optional('accounting', 1);
   const count = r.optional('schedules', 1);
@@ -285,8 +291,15 @@ function readSpaceAndSchedules(r: StatusReader): Pick<StatusInput, 'space' | 'ac
   }
   const [data, exclusive, shared, unread] = space && space[0] !== NONE ? space.map(readCount) : [];
   const daemon = r.optional('daemon', 1);
+  const sendCount = r.optional('sends', 1);
+  const sends = [];
+  for (let i = 0; i < (sendCount ? readCount(sendCount[0]) : 0); i++) {
+    const [snapshot, base] = r.fields('sending', 2);
+    sends.push({ snapshot: readId(snapshot), base: base === NONE ? null : readId(base) });
+  }
   return {
     daemon: daemon && daemon[0] !== NONE ? readCount(daemon[0]) : null,
+    sends,
     space: data === undefined ? null : { data, exclusive, shared, unread },
     accounting: accounting && accounting[0] !== NONE ? readPercent(accounting[0]) : null,
     schedules,

@@ -90,6 +90,11 @@ export class Volume {
     return this.core.chunkSize;
   }
 
+  /** The store's identity, which a replication stream names as its source. */
+  get storeUuid(): string {
+    return this.core.sb.uuid.toString('hex');
+  }
+
   // ---- snapshots -------------------------------------------------------------------
 
   /** Throws NOT_FOUND unless snapshot `id` exists. */

@@ -8,6 +8,9 @@
 //   /control             write one command; read the status
 //   /diff/<a>..<b>       read-only: the byte ranges where images a and b differ (ids or
 //                        "origin"), an "offset length" line each; the directory lists nothing
+//   /send/<s>, /send/<b>..<s>
+//                        read-only: the plan of a send of snapshot s, whole or from b
+//                        (control/send-plan.ts); while it is open, s and b cannot be deleted
 //
 // Buffers that FUSE hands to read and write wrap native memory valid only until the
 // callback: the store is done with them before we call back.
@@ -21,7 +24,11 @@ import type { Fault } from '../engine/faults';
 import { Scheduler, ScheduleHost } from '../engine/background/schedule';
 import { MAX_COMMAND_BYTES, parseCommand } from '../control/command';
 import { formatRanges } from '../control/diff';
+import { formatSendPlan } from '../control/send-plan';
+import { planSend } from '../engine/tools/replication';
 import { StatusText } from './status-text';
+import { MadeFiles } from './made-files';
+import { Sends } from './sends';
 import { errnoOf, guard } from './guard';
 import { foreground } from '../util/time-slice';
 
@@ -38,7 +45,8 @@ type Node =
   | { kind: 'dir' }
   | { kind: 'control' }
   | { kind: 'image'; image: string }
-  | { kind: 'diff'; from: string; to: string };
+  | { kind: 'diff'; from: string; to: string }
+  | { kind: 'send'; snapshot: string; base: string | null };
 
 export class Handlers {
   private readonly opens = new Map<string, number>(); // image -> open handles
@@ -48,12 +56,8 @@ export class Handlers {
   // the newest failure of a command or request here; the status shows it, or the store's
   // newest background failure if that came later
   private lastError: Fault | null = null;
-  // a diff's text, made when its size is asked (a lookup, before the open) and read from
-  // until it is asked again: the size the kernel holds is that text's. While the file is
-  // open its text stays, so that every read of it (cat reads again at the end, after a
-  // stat) sees one text, not pieces of two
-  private readonly diffText = new Map<string, Buffer>();
-  private readonly diffOpens = new Map<string, number>();
+  private readonly made = new MadeFiles(); // diff/ and send/ files
+  private readonly sends = new Sends();
 
   private readonly status: StatusText;
 
@@ -63,6 +67,7 @@ export class Handlers {
       () => ({
         lastError: this.lastError,
         schedules: volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
+        sends: this.sends.list(),
       }),
       (e) => this.fail('status', e),
     );
@@ -130,6 +135,9 @@ export class Handlers {
   private async deleteSnapshot(id: string): Promise<void> {
     this.volume.snapshotExists(id);
     if (!(await this.closed(id))) throw new StoreError('BUSY', `snapshot ${id} is open`);
+    if (!(await this.soon(() => this.sends.holder(id) === null))) {
+      throw new StoreError('BUSY', `snapshot ${id} is being sent (${this.sends.holder(id)})`);
+    }
     await this.volume.delete(id);
   }
 
@@ -138,8 +146,13 @@ export class Handlers {
    * of a file after close() has returned: `md5sum x.img; echo delete x > control` must
    * not find x open.
    */
-  private async closed(image: string): Promise<boolean> {
-    for (let waited = 0; this.isOpen(image); waited += 10) {
+  private closed(image: string): Promise<boolean> {
+    return this.soon(() => !this.isOpen(image));
+  }
+
+  /** Is `done` true, or does it come true within a late release's time? */
+  private async soon(done: () => boolean): Promise<boolean> {
+    for (let waited = 0; !done(); waited += 10) {
       if (waited >= LATE_RELEASE_MS) return false;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -165,33 +178,46 @@ export class Handlers {
     if (path === '/diff') return { kind: 'dir' };
     const d = /^\/diff\/(.+)$/.exec(path);
     if (d) return this.diffNode(d[1]);
+    if (path === '/send') return { kind: 'dir' };
+    const sent = /^\/send\/(.+)$/.exec(path);
+    if (sent) return this.sendNode(sent[1]);
     if (path === '/origin.img') return { kind: 'image', image: ORIGIN_IMAGE };
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
     if (m && this.volume.snapshot(m[1])) return { kind: 'image', image: m[1] };
     return null;
   }
 
-  /** "<a>..<b>", where ids may hold dots themselves: the split where both sides are images. */
   private diffNode(name: string): Node | null {
-    const exists = (id: string) => id === ORIGIN_IMAGE || this.volume.snapshot(id) !== null;
+    const pair = this.pairOf(name, (id) => id === ORIGIN_IMAGE || this.volume.snapshot(id) !== null);
+    return pair && { kind: 'diff', from: pair[0], to: pair[1] };
+  }
+
+  /** "<snapshot>" or "<base>..<snapshot>": snapshots only (the origin is not sent). */
+  private sendNode(name: string): Node | null {
+    const exists = (id: string) => id !== ORIGIN_IMAGE && this.volume.snapshot(id) !== null;
+    if (exists(name)) return { kind: 'send', snapshot: name, base: null };
+    const pair = this.pairOf(name, exists);
+    return pair && { kind: 'send', snapshot: pair[1], base: pair[0] };
+  }
+
+  /** "<a>..<b>", where ids may hold dots themselves: the split where both sides are images. */
+  private pairOf(name: string, exists: (id: string) => boolean): [string, string] | null {
     for (let i = name.indexOf('..'); i > 0; i = name.indexOf('..', i + 1)) {
-      const [from, to] = [name.slice(0, i), name.slice(i + 2)];
-      if (exists(from) && exists(to)) return { kind: 'diff', from, to };
+      const [a, b] = [name.slice(0, i), name.slice(i + 2)];
+      if (exists(a) && exists(b)) return [a, b];
     }
     return null;
   }
 
-  private async makeDiff(path: string, from: string, to: string): Promise<Buffer> {
+  /** A diff/ or send/ file's text, made from the metadata. */
+  private async madeText(node: Extract<Node, { kind: 'diff' | 'send' }>): Promise<string> {
+    if (node.kind === 'send') return formatSendPlan(await planSend(this.volume, node.snapshot, node.base ?? undefined));
     const ranges = [];
-    for await (const r of this.volume.diff(from, to)) ranges.push(r);
-    const buf = Buffer.from(formatRanges(ranges));
-    this.diffText.delete(path); // newest last: the oldest goes first
-    this.diffText.set(path, buf);
-    if (this.diffText.size > 16) this.diffText.delete(this.diffText.keys().next().value!);
-    return buf;
+    for await (const r of this.volume.diff(node.from, node.to)) ranges.push(r);
+    return formatRanges(ranges);
   }
 
-  private stat(node: Node, diffSize = 0): Stat {
+  private stat(node: Node, madeSize = 0): Stat {
     const base = {
       uid: process.getuid?.() ?? 0,
       gid: process.getgid?.() ?? 0,
@@ -204,7 +230,9 @@ export class Handlers {
     if (node.kind === 'control') {
       return { ...base, mode: S_IFREG | 0o600, size: this.status.update(), mtime: new Date() };
     }
-    if (node.kind === 'diff') return { ...base, mode: S_IFREG | 0o400, size: diffSize, mtime: new Date() };
+    if (node.kind === 'diff' || node.kind === 'send') {
+      return { ...base, mode: S_IFREG | 0o400, size: madeSize, mtime: new Date() };
+    }
     const created = this.volume.snapshot(node.image)?.created ?? this.mounted;
     const size = this.volume.originSize;
     return { ...base, mode: S_IFREG | 0o600, size, mtime: created, blksize: 4096, blocks: Math.ceil(size / 512) };
@@ -239,20 +267,20 @@ export class Handlers {
       getattr: (path, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
-        if (node.kind !== 'diff') return cb(0, this.stat(node));
-        const kept = this.diffOpens.has(path) ? this.diffText.get(path) : undefined;
-        if (kept) return cb(0, this.stat(node, kept.length));
-        this.makeDiff(path, node.from, node.to).then(
-          (text) => cb(0, this.stat(node, text.length)),
-          (e: unknown) => {
-            if (!(e instanceof StoreError)) this.fail(`diff ${node.from}..${node.to}`, e);
-            cb(errnoOf(e));
-          },
-        );
+        if (node.kind !== 'diff' && node.kind !== 'send') return cb(0, this.stat(node));
+        this.made
+          .size(path, () => this.madeText(node))
+          .then(
+            (size) => cb(0, this.stat(node, size)),
+            (e: unknown) => {
+              if (!(e instanceof StoreError)) this.fail(path.slice(1), e);
+              cb(errnoOf(e));
+            },
+          );
       },
       readdir: (path, cb) => {
-        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control', 'diff']);
-        if (path === '/diff') return cb(0, []);
+        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control', 'diff', 'send']);
+        if (path === '/diff' || path === '/send') return cb(0, []);
         if (path === '/snapshots')
           return cb(
             0,
@@ -282,17 +310,18 @@ export class Handlers {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'root' || node.kind === 'dir') return cb(E('EISDIR'));
-        if (node.kind === 'diff' && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
+        const made = node.kind === 'diff' || node.kind === 'send';
+        if (made && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
-        else if (node.kind === 'diff') this.diffOpens.set(path, (this.diffOpens.get(path) ?? 0) + 1);
-        else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.status.update(); // what its reads will see
+        else if (made) {
+          this.made.open(path);
+          if (node.kind === 'send') this.sends.opened(path, node);
+        } else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.status.update(); // what its reads will see
         cb(0, this.nextFd++);
       },
       release: (path, _fd, cb) => {
-        const opens = this.diffOpens.get(path);
-        if (opens !== undefined) {
-          if (opens > 1) this.diffOpens.set(path, opens - 1);
-          else this.diffOpens.delete(path);
+        if (this.made.release(path)) {
+          this.sends.released(path);
           return cb(0);
         }
         const node = this.resolve(path) ?? this.imageOfPath(path);
@@ -306,11 +335,11 @@ export class Handlers {
       read: (path, _fd, buf, len, pos, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
-        if (node.kind === 'control' || node.kind === 'diff') {
-          const text = node.kind === 'control' ? this.status.bytes() : this.diffText.get(path);
-          if (!text) return cb(0);
+        if (node.kind === 'control') {
+          const text = this.status.bytes();
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }
+        if (node.kind === 'diff' || node.kind === 'send') return cb(this.made.read(path, buf, len, pos));
         if (node.kind !== 'image') return cb(E('EISDIR'));
         const n = Math.max(0, Math.min(len, this.volume.originSize - pos));
         debugIo('read %s %d at %d', path, len, pos);
@@ -364,7 +393,7 @@ export class Handlers {
     const node = this.resolve(path);
     if (!node) return E('ENOENT');
     if (node.kind === 'control') return 0;
-    if (node.kind === 'diff') return E('EACCES');
+    if (node.kind === 'diff' || node.kind === 'send') return E('EACCES');
     if (node.kind !== 'image') return E('EISDIR');
     return size === this.volume.originSize || size === 0 ? 0 : E('EINVAL');
   }

@@ -19,6 +19,7 @@ const FIGURES_WHILE_SETTLING_MS = 1000;
 export interface StatusExtras {
   lastError: Fault | null;
   schedules: StatusInput['schedules'];
+  sends: StatusInput['sends'];
 }
 
 interface KeptLine {
@@ -75,7 +76,7 @@ export class StatusText {
     } else if (settling && !this.refreshing && Date.now() - this.figuresAt >= FIGURES_WHILE_SETTLING_MS) {
       this.refreshSoon();
     }
-    const { lastError, schedules } = this.extras();
+    const { lastError, schedules, sends } = this.extras();
     const input: Omit<StatusInput, 'snapshots'> = {
       originSize: s.originSize,
       chunkSize: s.chunkSize,
@@ -89,6 +90,7 @@ export class StatusText {
       accounting: s.accounting,
       schedules,
       daemon: process.pid,
+      sends,
     };
     // the same facts give the same text: made again only when one changed
     const key = JSON.stringify({ ...input, lines: this.linesMade });

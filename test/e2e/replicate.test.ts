@@ -2,10 +2,9 @@
 // whole, then a delta, over a pipe to a second store; the received snapshots are the
 // same bytes and a sound ext4. A cut stream is refused and changes nothing; a mounted
 // store is refused.
-import { spawnSync } from 'child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { canMount, CLI, World } from '../helpers/e2e';
+import { canMount, World } from '../helpers/e2e';
 
 const d = canMount ? describe : describe.skip;
 const MiB = 1 << 20;
@@ -14,13 +13,7 @@ d('send | receive between two stores', () => {
   const w = new World();
   afterAll(() => w.cleanup());
 
-  /** A shell pipeline of snapfuse commands (`snapfuse` stands for the CLI), with pipefail. */
-  const pipeline = (line: string) =>
-    spawnSync('bash', ['-o', 'pipefail', '-c', line.replace(/snapfuse /g, `${process.execPath} ${CLI} `)], {
-      encoding: 'utf8',
-      env: { ...process.env, SNAPFUSE_LOCK_DIR: w.lockDir },
-      timeout: 120_000,
-    });
+  const pipeline = (line: string) => w.pipeline(line);
 
   test('a full send, then a delta, arrive whole; a cut stream and a mounted receiver are refused', () => {
     const a = { origin: w.file('a.img', 32 * MiB), cow: w.file('a.cow', 128 * MiB), mnt: w.path('a') };

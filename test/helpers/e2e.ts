@@ -44,6 +44,15 @@ export class World {
     });
   }
 
+  /** A shell pipeline of snapfuse commands (`snapfuse` stands for the CLI), with pipefail. */
+  pipeline(line: string): SpawnSyncReturns<string> {
+    return spawnSync('bash', ['-o', 'pipefail', '-c', line.replace(/snapfuse /g, `${process.execPath} ${CLI} `)], {
+      encoding: 'utf8',
+      env: { ...process.env, SNAPFUSE_LOCK_DIR: this.lockDir },
+      timeout: 120_000,
+    });
+  }
+
   /** Run the CLI; throw with its stderr unless it exits 0. */
   ok(...args: string[]): string {
     const r = this.snapfuse(...args);

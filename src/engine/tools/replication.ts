@@ -6,9 +6,16 @@
 // proved the stream whole: a cut or damaged stream leaves the receiver as it was, and the
 // same send can simply be run again.
 import { StoreError } from '../../errors';
-import { MAX_RECORD_DATA, SnapshotIdentity, STREAM_VERSION, StreamReader, StreamWriter } from '../../format/stream';
+import {
+  MAX_RECORD_DATA,
+  SnapshotIdentity,
+  StreamHeader,
+  STREAM_VERSION,
+  StreamReader,
+  StreamWriter,
+} from '../../format/stream';
 import { ByteRange } from './delta';
-import { ORIGIN_IMAGE, SnapshotInfo, Store } from '../store';
+import { ORIGIN_IMAGE, SnapshotInfo, Store, Volume } from '../store';
 
 /** Bytes done and to do, for a progress bar. */
 export type Progress = (done: number, total: number) => void;
@@ -29,6 +36,38 @@ function identity(s: SnapshotInfo): SnapshotIdentity {
   return { name: s.id, uuid: s.uuid, created: s.created.toISOString() };
 }
 
+/**
+ * What a send of snapshot `id` (whole, or the delta from `base`) consists of: the stream's
+ * header but for its time, and the byte ranges of the snapshot it carries. Found from the
+ * metadata alone, so that a mount can hand it out and its sender read the data itself.
+ */
+export interface SendPlan {
+  header: Omit<StreamHeader, 'sent' | 'format' | 'version'>;
+  ranges: ByteRange[];
+}
+
+/** The plan of a send of snapshot `id` of `vol`, from `base` if given. */
+export async function planSend(vol: Volume, id: string, base?: string): Promise<SendPlan> {
+  const snapshot = vol.snapshot(id);
+  if (!snapshot) throw new StoreError('NOT_FOUND', `no snapshot ${id}`);
+  const from = base === undefined ? null : vol.snapshot(base);
+  if (base !== undefined && !from) throw new StoreError('NOT_FOUND', `no snapshot ${base}`);
+  if (from && from.id === snapshot.id) throw StoreError.invalid('a snapshot cannot be sent as a delta from itself');
+  const ranges: ByteRange[] = [];
+  if (from) for await (const r of vol.diff(from.id, snapshot.id)) ranges.push(r);
+  else ranges.push({ offset: 0, length: vol.originSize });
+  return {
+    header: {
+      store: vol.storeUuid,
+      originSize: vol.originSize,
+      chunkSize: vol.chunkSize,
+      snapshot: identity(snapshot),
+      base: from ? identity(from) : null,
+    },
+    ranges,
+  };
+}
+
 /** Write snapshot `id` to `sink` as a stream: whole, or as the delta from `opts.base`. */
 export async function sendSnapshot(
   store: Store,
@@ -37,30 +76,31 @@ export async function sendSnapshot(
   opts: SendOptions = {},
 ): Promise<SendSummary> {
   const vol = store.volume(opts.origin);
-  const snapshot = vol.snapshot(id);
-  if (!snapshot) throw new StoreError('NOT_FOUND', `no snapshot ${id}`);
-  const base = opts.base === undefined ? null : vol.snapshot(opts.base);
-  if (opts.base !== undefined && !base) throw new StoreError('NOT_FOUND', `no snapshot ${opts.base}`);
-  if (base && base.id === snapshot.id) throw StoreError.invalid('a snapshot cannot be sent as a delta from itself');
+  const plan = await planSend(vol, id, opts.base);
+  return writeStream(plan, (buf, pos) => vol.read(id, buf, pos), sink, opts.progress);
+}
 
-  // the ranges first (from the metadata only), so that progress has a total
-  const ranges: ByteRange[] = [];
-  if (base) for await (const r of vol.diff(base.id, snapshot.id)) ranges.push(r);
-  else ranges.push({ offset: 0, length: vol.originSize });
+/**
+ * Write the stream of `plan` to `sink`, its data read by `read` (the snapshot's bytes at
+ * a position: from the store offline, from the snapshot's image through a mount).
+ */
+export async function writeStream(
+  plan: SendPlan,
+  read: (buf: Buffer, pos: number) => Promise<void>,
+  sink: (buf: Buffer) => Promise<void>,
+  progress?: Progress,
+): Promise<SendSummary> {
+  const { ranges } = plan;
+  const { chunkSize } = plan.header;
   const total = ranges.reduce((n, r) => n + r.length, 0);
-
   const w = new StreamWriter(sink);
   await w.header({
     format: 'snapfuse-stream',
     version: STREAM_VERSION,
-    store: store.uuid,
-    originSize: vol.originSize,
-    chunkSize: store.chunkSize,
-    snapshot: identity(snapshot),
-    base: base ? identity(base) : null,
+    ...plan.header,
     sent: new Date().toISOString(),
   });
-  const piece = Math.max(store.chunkSize, MAX_RECORD_DATA - (MAX_RECORD_DATA % store.chunkSize));
+  const piece = Math.max(chunkSize, MAX_RECORD_DATA - (MAX_RECORD_DATA % chunkSize));
   const buf = Buffer.allocUnsafe(piece);
   let done = 0;
   let dataBytes = 0;
@@ -73,10 +113,10 @@ export async function sendSnapshot(
     for (let at = r.offset; at < r.offset + r.length;) {
       const n = Math.min(piece, r.offset + r.length - at);
       const data = buf.subarray(0, n);
-      await vol.read(snapshot.id, data, at);
+      await read(data, at);
       // zero chunks become ZERO records: a mostly empty image sends little
       for (let i = 0; i < n;) {
-        const len = Math.min(store.chunkSize, n - i);
+        const len = Math.min(chunkSize, n - i);
         let j = i + len;
         if (isZero(data.subarray(i, j))) {
           if (zeros && zeros.offset + zeros.length === at + i) zeros.length += len;
@@ -87,8 +127,8 @@ export async function sendSnapshot(
         } else {
           await flushZeros();
           // a run of data chunks, as one record
-          while (j < n && !isZero(data.subarray(j, Math.min(j + store.chunkSize, n)))) {
-            j = Math.min(j + store.chunkSize, n);
+          while (j < n && !isZero(data.subarray(j, Math.min(j + chunkSize, n)))) {
+            j = Math.min(j + chunkSize, n);
           }
           await w.data(at + i, Buffer.from(data.subarray(i, j)));
           dataBytes += j - i;
@@ -97,7 +137,7 @@ export async function sendSnapshot(
       }
       at += n;
       done += n;
-      opts.progress?.(done, total);
+      progress?.(done, total);
     }
   }
   await flushZeros();

@@ -35,6 +35,10 @@ const sample: StatusInput = {
   accounting: 0.5,
   schedules: [{ name: 'hourly', every: 3600, keep: 24, next: new Date('2026-11-22T06:01:02Z') }],
   daemon: 4242,
+  sends: [
+    { snapshot: 'test1', base: null },
+    { snapshot: 'test1', base: 'before-upgrade' },
+  ],
 };
 
 const idle: StatusInput = {
@@ -51,6 +55,7 @@ const idle: StatusInput = {
   accounting: null,
   schedules: [],
   daemon: null,
+  sends: [],
 };
 
 describe('control status', () => {
@@ -69,14 +74,17 @@ describe('control status', () => {
         'accounting 50%\n' +
         'schedules 1\n' +
         'schedule hourly 1h 24 2026-11-22T06:01:02Z\n' +
-        'daemon 4242\n',
+        'daemon 4242\n' +
+        'sends 2\n' +
+        'sending test1 -\n' +
+        'sending test1 before-upgrade\n',
     );
   });
 
   test('nothing running and no error is shown with "-"', () => {
     expect(formatStatus(idle)).toBe(
       'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 0\nreclaim -\nrollback - -\nerror -\n' +
-        'space -\naccounting -\nschedules 0\ndaemon -\n',
+        'space -\naccounting -\nschedules 0\ndaemon -\nsends 0\n',
     );
     expect(parseStatus(formatStatus(idle))).toEqual(idle);
   });
@@ -217,6 +225,7 @@ describe('control status', () => {
       { maxLength: 8 },
     ),
     daemon: fc.option(fc.integer({ min: 1, max: 2 ** 31 })),
+    sends: fc.array(fc.record({ snapshot: idArb, base: fc.option(idArb) }), { maxLength: 4 }),
   });
 
   test('formatStatus then parseStatus gives back the input', () => {
