@@ -5,7 +5,7 @@
 import { StoreError } from '../errors';
 import { ScheduleRecord } from '../format/superblock';
 import { BLOCK_SIZE } from '../format/layout';
-import { VersionKind } from '../format/records';
+import { VersionKind, VersionState } from '../format/records';
 import { Version } from '../snap/version-tree';
 import { Core } from './metadata/core';
 import { Fault, Faults } from './faults';
@@ -48,6 +48,24 @@ export interface Staged {
 
 /** The source recorded for a staged leaf; no image has this name. */
 export const STAGED_SOURCE = ':staged';
+
+/** The source of a resumable receive's staged leaf: this, then its base's uuid or "-". */
+const RECEIVING_SOURCE = ':recv:';
+
+/** What a resumable receive stages: the snapshot as it will be published, and its base's identity. */
+export interface Incoming {
+  name: string; // its name here
+  uuid: string;
+  created: Date;
+  base: string | null; // the base's uuid; null for a whole snapshot
+}
+
+/** A receive that was cut: kept hidden (taking space) until it is resumed or aborted. */
+export interface PartialReceive extends Incoming {
+  staged: Staged;
+  /** Image bytes, from 0, that arrived whole and are durable. */
+  received: number;
+}
 
 /** The store's owners a volume works through: they are shared by all its volumes. */
 export interface VolumeHost {
@@ -307,17 +325,56 @@ export class Volume {
   /**
    * A hidden snapshot of `from`, for a snapshot that arrives in pieces (receive): written
    * with `writeStaged`, then made visible in one commit by `publish`, or dropped by
-   * `discard`. One left by a crash is dropped at the next open.
+   * `discard`. One left by a crash is dropped at the next open, unless it is `incoming`:
+   * a resumable receive, kept (see `partials`) with its progress (`markReceived`).
    */
-  async stage(from: string): Promise<Staged> {
+  async stage(from: string, incoming?: Incoming): Promise<Staged> {
     this.host.access.assertWritable();
     const leaf = await this.core.change(async () => {
       const source = this.leafOf(from);
       this.core.space.require(16);
       if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
-      return () => this.core.versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now())[1];
+      return () => {
+        const { versions } = this.core;
+        const leaf = versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now())[1];
+        if (incoming) {
+          const { name, uuid, created, base } = incoming;
+          const from = RECEIVING_SOURCE + (base ?? '-');
+          versions.setReceiving(leaf, name, from, Buffer.from(uuid, 'hex'), created.getTime(), 0);
+        }
+        return leaf;
+      };
     });
     return { leaf, from };
+  }
+
+  /** A resumable receive's progress: the image bytes from 0 that arrived whole, durable once this returns. */
+  async markReceived(s: Staged, received: number): Promise<void> {
+    this.host.access.assertWritable();
+    await this.core.change(() => {
+      const { leaf } = s;
+      return () => this.core.versions.setReceiving(leaf, leaf.name, leaf.source, leaf.uuid, leaf.created, received);
+    });
+  }
+
+  /** The receives into this origin that were cut and are kept, oldest first. */
+  partials(): PartialReceive[] {
+    this.assertPresent();
+    const out: PartialReceive[] = [];
+    for (const v of this.core.versions.ofOrigin(this.origin)) {
+      if (v.kind !== VersionKind.HIDDEN || v.state !== VersionState.LIVE || !v.source.startsWith(RECEIVING_SOURCE))
+        continue;
+      const base = v.source.slice(RECEIVING_SOURCE.length);
+      out.push({
+        name: v.name,
+        uuid: v.uuid.toString('hex'),
+        created: new Date(v.created),
+        base: base === '-' ? null : base,
+        received: v.received,
+        staged: { leaf: v, from: '' },
+      });
+    }
+    return out.sort((a, b) => a.staged.leaf.id - b.staged.leaf.id);
   }
 
   async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {

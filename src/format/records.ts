@@ -26,7 +26,9 @@
 //   98     64   source: the image it was taken of ("origin" or a snapshot id)
 //   162    1    schedule length
 //   163    16   schedule: the class that took it ("" when a person did)
-//   179    13   reserved
+//   179    8    received: a partial receive's hidden leaf, the image bytes from 0 on
+//                that arrived whole and are durable (0 for every other version)
+//   187    5    reserved
 //
 // Exception table: key (origin id * 2^40 + chunk, version id), value EXCEPTION_SIZE bytes:
 //   OFFSET SIZE FIELD
@@ -126,6 +128,7 @@ export interface VersionRecord {
   name: string;
   source: string;
   schedule: string;
+  received: number;
 }
 
 export function packVersion(v: VersionRecord): Buffer {
@@ -140,6 +143,7 @@ export function packVersion(v: VersionRecord): Buffer {
   buf.writeUInt8(n, 32);
   buf.writeUInt8(buf.write(v.source, 98, NAME_MAX, 'utf8'), 97);
   buf.writeUInt8(buf.write(v.schedule, 163, SCHEDULE_NAME_MAX, 'utf8'), 162);
+  writeU64(buf, 179, v.received);
   return buf;
 }
 
@@ -155,6 +159,7 @@ export function unpackVersion(id: number, buf: Buffer): VersionRecord {
     name: buf.toString('utf8', 33, 33 + Math.min(buf.readUInt8(32), NAME_MAX)),
     source: buf.toString('utf8', 98, 98 + Math.min(buf.readUInt8(97), NAME_MAX)),
     schedule: buf.toString('utf8', 163, 163 + Math.min(buf.readUInt8(162), SCHEDULE_NAME_MAX)),
+    received: readU64(buf, 179),
   };
 }
 

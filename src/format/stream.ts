@@ -5,19 +5,28 @@
 //
 //   OFFSET SIZE FIELD
 //   0      8    magic "SNAPFSTR"
-//   8      4    stream format version (1)
+//   8      4    stream format version (2; 1 is still read)
 //   12     4    header length H
 //   16     H    header: JSON (StreamHeader), UTF-8
+//   16+H   4    (format 2) crc32c of the 16+H bytes before it
 //   then records, each a type byte and its fields (integers little-endian):
 //     1 DATA   u64 offset, u32 length, then length bytes: the image's bytes there
 //     2 ZERO   u64 offset, u64 length: the image holds zeros there
+//     (format 2: each DATA and ZERO record ends with a u32 crc32c of its bytes before it)
 //     3 END    u64 records before it, u64 data bytes, u32 crc32c of every byte before this field
+//
+// Format 2 checks the header and each record on its own, so that a receiver applies only
+// records it knows are whole: a stream cut (or damaged) part way leaves a sound prefix,
+// which a resumed send continues (the header's `resume`: the records from that image
+// offset on, in a stream of their own).
 import { crc32c } from '@node-rs/crc32';
 import { StoreError } from '../errors';
 import { readU64, writeU64 } from './layout';
 
 export const STREAM_MAGIC = Buffer.from('SNAPFSTR');
-export const STREAM_VERSION = 1;
+export const STREAM_VERSION = 2;
+/** The oldest format a reader still takes. */
+const OLDEST_VERSION = 1;
 /** The largest DATA record: a reader refuses a longer one rather than allocate it. */
 export const MAX_RECORD_DATA = 1 << 20;
 const MAX_HEADER = 64 * 1024;
@@ -43,6 +52,8 @@ export interface StreamHeader {
   snapshot: SnapshotIdentity;
   base: SnapshotIdentity | null; // an incremental stream's starting point
   sent: string; // ISO time
+  /** A resumed send (format 2): only the records from this image offset on follow. */
+  resume?: { offset: number };
 }
 
 export type StreamRecord =
@@ -66,6 +77,7 @@ export class StreamWriter {
     fixed.writeUInt32LE(json.length, 12);
     await this.put(fixed);
     await this.put(json);
+    await this.put(crcField(crc32c(json, crc32c(fixed))));
   }
 
   async data(offset: number, data: Buffer): Promise<void> {
@@ -76,6 +88,7 @@ export class StreamWriter {
     head.writeUInt32LE(data.length, 9);
     await this.put(head);
     await this.put(data);
+    await this.put(crcField(crc32c(data, crc32c(head))));
     this.records++;
     this.dataBytes += data.length;
   }
@@ -86,6 +99,7 @@ export class StreamWriter {
     writeU64(rec, 1, offset);
     writeU64(rec, 9, length);
     await this.put(rec);
+    await this.put(crcField(crc32c(rec)));
     this.records++;
   }
 
@@ -103,6 +117,12 @@ export class StreamWriter {
     this.crc = crc32c(buf, this.crc);
     await this.sink(buf);
   }
+}
+
+function crcField(crc: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(crc, 0);
+  return b;
 }
 
 /** Exact reads from a stream of Buffers (stdin, a pipe). */
@@ -149,6 +169,9 @@ export class StreamReader {
   private records = 0;
   private dataBytes = 0;
   private ended = false;
+  private version = 0;
+  /** Did the stream end early (rather than hold a wrong byte)? */
+  cut = false;
   header!: StreamHeader;
 
   constructor(source: AsyncIterable<Buffer>) {
@@ -166,20 +189,28 @@ export class StreamReader {
       throw new StoreError('BAD_STREAM', 'not a snapfuse stream (no SNAPFSTR magic at its start)');
     }
     const version = fixed.readUInt32LE(8);
-    if (version !== STREAM_VERSION) {
-      throw new StoreError('NEWER_FORMAT', `stream format ${version}: this snapfuse reads format ${STREAM_VERSION}`);
+    if (version < OLDEST_VERSION || version > STREAM_VERSION) {
+      throw new StoreError(
+        'NEWER_FORMAT',
+        `stream format ${version}: this snapfuse reads formats ${OLDEST_VERSION} to ${STREAM_VERSION}`,
+      );
     }
+    this.version = version;
     const length = fixed.readUInt32LE(12);
     if (length > MAX_HEADER) throw bad(`a header of ${length} bytes`);
+    const json = await this.take(length, 'the header');
+    if (version >= 2) await this.check(crc32c(json, crc32c(fixed)), 'its header');
     let h: StreamHeader;
     try {
-      h = JSON.parse((await this.take(length, 'the header')).toString('utf8'));
-    } catch (e) {
-      if (e instanceof StoreError) throw e;
+      h = JSON.parse(json.toString('utf8'));
+    } catch {
       throw bad('its header is not JSON');
     }
     if (h.format !== 'snapfuse-stream' || !h.snapshot?.uuid || !Number.isSafeInteger(h.originSize)) {
       throw bad('its header lacks the snapshot or the origin size');
+    }
+    if (h.resume !== undefined && (version < 2 || !Number.isSafeInteger(h.resume.offset) || h.resume.offset < 0)) {
+      throw bad('its header names a bad resume offset');
     }
     this.header = h;
     return h;
@@ -195,6 +226,8 @@ export class StreamReader {
       const length = head.readUInt32LE(8);
       if (length === 0 || length > MAX_RECORD_DATA) throw bad(`a data record of ${length} bytes at byte ${at}`);
       const data = await this.take(length, 'a data record');
+      if (this.version >= 2)
+        await this.check(crc32c(data, crc32c(head, crc32c(Buffer.of(type)))), `the record at byte ${at}`);
       this.checkRange(offset, length, at);
       this.records++;
       this.dataBytes += length;
@@ -202,6 +235,7 @@ export class StreamReader {
     }
     if (type === RecordType.ZERO) {
       const rec = await this.take(16, 'a record');
+      if (this.version >= 2) await this.check(crc32c(rec, crc32c(Buffer.of(type))), `the record at byte ${at}`);
       const offset = readU64(rec, 0);
       const length = readU64(rec, 8);
       this.checkRange(offset, length, at);
@@ -211,7 +245,10 @@ export class StreamReader {
     if (type === RecordType.END) {
       const rec = await this.take(16, 'the trailer');
       const crc = await this.bytes.read(4);
-      if (crc.length < 4) throw bad('it ends inside the trailer (cut short?)');
+      if (crc.length < 4) {
+        this.cut = true;
+        throw bad('it ends inside the trailer (cut short?)');
+      }
       if (crc.readUInt32LE(0) !== this.crc) throw bad('its checksum does not match its bytes');
       if (readU64(rec, 0) !== this.records || readU64(rec, 8) !== this.dataBytes) {
         throw bad('its trailer counts other records than it holds');
@@ -221,6 +258,11 @@ export class StreamReader {
       return null;
     }
     throw bad(`unknown record type ${type} at byte ${at}`);
+  }
+
+  /** The stream's format; from 2 on, every record returned was checked on its own. */
+  get formatVersion(): number {
+    return this.version;
   }
 
   get complete(): boolean {
@@ -233,10 +275,19 @@ export class StreamReader {
     }
   }
 
+  /** The next 4 bytes must be `crc`, the checksum of `what`. */
+  private async check(crc: number, what: string): Promise<void> {
+    const got = await this.take(4, `the checksum of ${what}`);
+    if (got.readUInt32LE(0) !== crc) throw bad(`${what} does not match its checksum`);
+  }
+
   /** Exactly `n` bytes, added to the checksum; a shorter read means the stream was cut. */
   private async take(n: number, what: string): Promise<Buffer> {
     const buf = await this.bytes.read(n);
-    if (buf.length < n) throw bad(`it ends inside ${what} at byte ${this.bytes.consumed} (cut short?)`);
+    if (buf.length < n) {
+      this.cut = true;
+      throw bad(`it ends inside ${what} at byte ${this.bytes.consumed} (cut short?)`);
+    }
     this.crc = crc32c(buf, this.crc);
     return buf;
   }

@@ -273,10 +273,21 @@ export class VersionTree {
    */
   publish(v: Version, name: string, source: string, uuid: Buffer, created: number): void {
     if (v.kind !== VersionKind.HIDDEN) throw new TypeError('only hidden leaves are published');
-    Object.assign(v, { kind: VersionKind.SNAPSHOT, name, source, uuid, created });
+    Object.assign(v, { kind: VersionKind.SNAPSHOT, name, source, uuid, created, received: 0 });
     this.byName.set(nameKey(v.origin, name), v);
     this.countSource(v, 1);
     this.logNameAndDependents(v.origin, name, false);
+    this.markChanged(v);
+  }
+
+  /**
+   * A hidden leaf becomes a partial receive: the snapshot it will be published as (its
+   * name here, identity and creation time), what it is received against (`source`), and
+   * how much of it has arrived (`received`, image bytes from 0). Again as more arrives.
+   */
+  setReceiving(v: Version, name: string, source: string, uuid: Buffer, created: number, received: number): void {
+    if (v.kind !== VersionKind.HIDDEN) throw new TypeError('only hidden leaves are received into');
+    Object.assign(v, { name, source, uuid, created, received });
     this.markChanged(v);
   }
 
@@ -353,11 +364,12 @@ export class VersionTree {
     return { changed, removed };
   }
 
-  private add(r: Omit<VersionRecord, 'id' | 'uuid' | 'state'>): Version {
+  private add(r: Omit<VersionRecord, 'id' | 'uuid' | 'state' | 'received'>): Version {
     const id = this.nextId++;
     const parentNode = r.parent ? this.byId.get(r.parent)! : null;
     const v: Version = {
       ...r,
+      received: 0,
       id,
       uuid: uuidBytes(),
       state: VersionState.LIVE,

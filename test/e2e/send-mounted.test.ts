@@ -79,11 +79,37 @@ d('send from a mount', () => {
       expect(refusedOnce.status).toBe(1);
       expect(refusedOnce.stderr).toMatch(/no snapshot nope/);
 
-      // received offline into another store: the same bytes as at the source
-      const got = pipeline(
-        `snapfuse receive ${b.origin} ${b.cow} < ${full} && snapfuse receive ${b.origin} ${b.cow} < ${delta}`,
-      );
-      expect(got.status).toBe(0);
+      // received offline into another store: the same bytes as at the source. The delta
+      // arrives cut first: what came is kept, and the rest is sent with the token
+      expect(pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${full}`).status).toBe(0);
+      const cut = w.path('cut.stream');
+      const size = readFileSync(delta).length;
+      writeFileSync(cut, readFileSync(delta).subarray(0, Math.floor(size * 0.6)));
+      const first = pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${cut}`);
+      expect(first.status).toBe(1);
+      const m = /^snapfuse: stream cut after (\d+) bytes; resume token ([A-Za-z0-9_-]+)$/m.exec(first.stderr);
+      expect(m && Number(m[1])).toBe(Math.floor(size * 0.6));
+      const token = m![2];
+      // the token only says where to start: a sender asked for another snapshot refuses it
+      const other = pipeline(`snapfuse send ${a.mnt} s1 --resume ${token} > /dev/null`);
+      expect(other.status).toBe(1);
+      expect(other.stderr).toMatch(/the token is for another snapshot/);
+      const rest = w.path('rest.stream');
+      expect(pipeline(`snapfuse send ${a.mnt} s2 --from s1 --resume ${token} > ${rest}`).status).toBe(0);
+      expect(readFileSync(rest).length).toBeLessThan(size * 0.6);
+      const resumed = pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${rest}`);
+      expect(resumed.stderr).toMatch(/received s2 \(the delta from s1\)/);
+      expect(resumed.status).toBe(0);
+
+      // a cut receive can be dropped instead
+      w.ok('create', a.mnt, 's3');
+      const third = w.path('third.stream');
+      expect(pipeline(`snapfuse send ${a.mnt} s3 --from s2 | head -c 100000 > ${third}`).status).not.toBe(2);
+      expect(pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${third}`).stderr).toMatch(/resume token/);
+      const again = pipeline(`snapfuse receive ${b.origin} ${b.cow} < ${third}`);
+      expect(again.stderr).toMatch(/a receive of s3 was cut and is kept as s3: resume it/);
+      expect(w.ok('receive', b.origin, b.cow, '--abort', 's3')).toBe('');
+      expect(w.snapfuse('receive', b.origin, b.cow, '--abort', 's3').stderr).toMatch(/no cut receive of s3 is kept/);
     } finally {
       process.kill(-writer.pid!, 'SIGTERM');
       await stopped;

@@ -1,8 +1,10 @@
 // `snapfuse receive`: a stream from stdin (never a terminal) into an unmounted store, as
-// a new snapshot; progress goes to stderr when that is one, and a summary line after.
+// a new snapshot; progress goes to stderr when that is one, and a summary line after. A
+// stream cut part way keeps what arrived and prints the token for `send --resume`;
+// `--abort <snapshot>` drops such a cut receive instead.
 import { StoreError } from '../../errors';
 import { isNamedStore, StoreFiles } from '../../engine/open-files';
-import { receiveSnapshot, ReceiveSummary } from '../../engine/tools/replication';
+import { abortReceive, receiveSnapshot, ReceiveSummary } from '../../engine/tools/replication';
 import { withStore } from '../offline-store';
 import { streamProgress } from '../progress';
 import { mebibytes } from '../sizes';
@@ -13,7 +15,8 @@ export const receiveCommand = defineCommand({
   command: 'receive <files..>',
   describe:
     'read a stream from stdin into an unmounted store, as a new snapshot (by default named as it was sent): ' +
-    '`receive <origin> <cow> [<snapshot>]`, or `receive <cow> [<snapshot>] --origin <name>`',
+    '`receive <origin> <cow> [<snapshot>]`, or `receive <cow> [<snapshot>] --origin <name>`; ' +
+    'a cut stream keeps what arrived and prints a token for `send --resume`',
   builder: (y) =>
     y
       .positional('files', {
@@ -28,12 +31,20 @@ export const receiveCommand = defineCommand({
         type: 'boolean',
         default: false,
         describe: 'then make the origin this snapshot (a rollback to it, started in the same commit)',
+      })
+      .option('abort', {
+        type: 'string',
+        describe: 'read no stream: drop the cut receive kept for this snapshot, and free its space',
       }),
   handler: async (a) => {
     const args = a.files as string[];
     const origins = originOptions(a.origin);
     const named = args.length === 1 || (args.length === 2 && (await isNamedStore(args[0])));
     const files = storeFilesOf(args.slice(0, named ? 1 : 2), origins, named);
+    if (a.abort !== undefined) {
+      await withStore(files, false, ({ store }) => abortReceive(store, a.abort!, chosenOrigin(origins)));
+      return void console.error(`dropped the cut receive of ${a.abort}`);
+    }
     const r = await runReceive(files, chosenOrigin(origins), args[named ? 1 : 2], a['become-origin']);
     console.error(describeReceive(r, a['become-origin']));
   },

@@ -7,7 +7,7 @@ import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../../errors';
 import { StoreFiles } from '../../engine/open-files';
-import { sendSnapshot, SendSummary, writeStream } from '../../engine/tools/replication';
+import { resumeOffset, sendSnapshot, SendSummary, writeStream } from '../../engine/tools/replication';
 import { parseSendPlan } from '../../control/send-plan';
 import { mountStatus } from '../control-client';
 import { withStore } from '../offline-store';
@@ -31,6 +31,10 @@ export const sendCommand = defineCommand({
       })
       .option('origin', ORIGIN_OPTION)
       .option('from', { type: 'string', describe: 'send only what changed since this snapshot' })
+      .option('resume', {
+        type: 'string',
+        describe: 'send only the rest of a send whose receive was cut: the token the receive printed',
+      })
       .check((a) => {
         const n = (a.files as string[]).length;
         return n === 2 || n === 3
@@ -45,12 +49,13 @@ export const sendCommand = defineCommand({
     if (mounted && origins.length)
       throw StoreError.invalid("--origin is for an unmounted store: give the origin's directory");
     const sent = mounted
-      ? await runSendMounted(args[0], snapshot, a.from)
+      ? await runSendMounted(args[0], snapshot, a.from, a.resume)
       : await runSend(
           storeFilesOf(args.slice(0, -1), origins, args.length === 2),
           chosenOrigin(origins),
           snapshot,
           a.from,
+          a.resume,
         );
     if (process.stderr.isTTY) console.error(`sent ${snapshot}: ${sent.bytes} bytes of image`);
   },
@@ -84,12 +89,13 @@ export async function runSend(
   origin: string | undefined,
   snapshot: string,
   base?: string,
+  resume?: string,
 ): Promise<SendSummary> {
   refuseTerminal();
   const bar = streamProgress(`send ${snapshot}`, true);
   try {
     return await withStore(files, true, ({ store }) =>
-      sendSnapshot(store, snapshot, stdoutSink(), { base, origin, progress: bar.progress }),
+      sendSnapshot(store, snapshot, stdoutSink(), { base, origin, resume, progress: bar.progress }),
     );
   } finally {
     bar.stop();
@@ -101,7 +107,12 @@ export async function runSend(
  * (held open until the stream is written, so neither snapshot can be deleted meanwhile),
  * the data from `snapshots/<snapshot>.img`.
  */
-export async function runSendMounted(dir: string, snapshot: string, base?: string): Promise<SendSummary> {
+export async function runSendMounted(
+  dir: string,
+  snapshot: string,
+  base?: string,
+  resume?: string,
+): Promise<SendSummary> {
   refuseTerminal();
   const status = await mountStatus(dir); // a clear error when this is no mount of ours
   for (const id of base === undefined ? [snapshot] : [snapshot, base]) {
@@ -111,10 +122,11 @@ export async function runSendMounted(dir: string, snapshot: string, base?: strin
   const planFile = await openMounted(join(dir, 'send', base === undefined ? snapshot : `${base}..${snapshot}`));
   try {
     const plan = parseSendPlan(await planFile.readFile('utf8'));
+    const from = resume === undefined ? undefined : resumeOffset(plan, resume);
     const image = await openMounted(join(dir, 'snapshots', `${snapshot}.img`));
     const bar = streamProgress(`send ${snapshot}`, true);
     try {
-      return await writeStream(plan, (buf, pos) => readFully(image, buf, pos), stdoutSink(), bar.progress);
+      return await writeStream(plan, (buf, pos) => readFully(image, buf, pos), stdoutSink(), bar.progress, from);
     } finally {
       bar.stop();
       await image.close();

@@ -16,6 +16,8 @@ import {
 } from '../../format/stream';
 import { ByteRange } from './delta';
 import { ORIGIN_IMAGE, SnapshotInfo, Store, Volume } from '../store';
+import type { Incoming, PartialReceive, Staged } from '../volume';
+import { packResumeToken, unpackResumeToken } from '../../format/resume-token';
 
 /** Bytes done and to do, for a progress bar. */
 export type Progress = (done: number, total: number) => void;
@@ -24,6 +26,7 @@ export interface SendOptions {
   base?: string; // send the delta from this snapshot, which the receiver must hold
   progress?: Progress;
   origin?: string; // the origin whose snapshot it is, in a store of several
+  resume?: string; // a cut receive's token: send only the rest
 }
 
 export interface SendSummary {
@@ -77,7 +80,28 @@ export async function sendSnapshot(
 ): Promise<SendSummary> {
   const vol = store.volume(opts.origin);
   const plan = await planSend(vol, id, opts.base);
-  return writeStream(plan, (buf, pos) => vol.read(id, buf, pos), sink, opts.progress);
+  const from = opts.resume === undefined ? undefined : resumeOffset(plan, opts.resume);
+  return writeStream(plan, (buf, pos) => vol.read(id, buf, pos), sink, opts.progress, from);
+}
+
+/**
+ * Where a send resumed with `token` starts: the token must name the very snapshot and
+ * base the sender's own arguments name (it only says where to start, never what to send).
+ */
+export function resumeOffset(plan: SendPlan, token: string): number {
+  const t = unpackResumeToken(token);
+  const { snapshot, base, originSize } = plan.header;
+  if (t.snapshot !== snapshot.uuid) {
+    throw StoreError.invalid(
+      `the token is for another snapshot (${t.snapshot}), not ${snapshot.name} (${snapshot.uuid})`,
+    );
+  }
+  if (t.base !== (base?.uuid ?? null)) {
+    const was = t.base === null ? 'a whole snapshot' : `the delta from snapshot ${t.base}`;
+    throw StoreError.invalid(`the token is for ${was}: give the --from it was made for`);
+  }
+  if (t.offset > originSize) throw StoreError.invalid('the token names an offset past the image');
+  return t.offset;
 }
 
 /**
@@ -89,17 +113,21 @@ export async function writeStream(
   read: (buf: Buffer, pos: number) => Promise<void>,
   sink: (buf: Buffer) => Promise<void>,
   progress?: Progress,
+  resume?: number,
 ): Promise<SendSummary> {
-  const { ranges } = plan;
+  // resumed: only what lies from `resume` on, in a stream that says so
+  const ranges =
+    resume === undefined
+      ? plan.ranges
+      : plan.ranges
+          .filter((r) => r.offset + r.length > resume)
+          .map((r) => (r.offset >= resume ? r : { offset: resume, length: r.offset + r.length - resume }));
   const { chunkSize } = plan.header;
   const total = ranges.reduce((n, r) => n + r.length, 0);
   const w = new StreamWriter(sink);
-  await w.header({
-    format: 'snapfuse-stream',
-    version: STREAM_VERSION,
-    ...plan.header,
-    sent: new Date().toISOString(),
-  });
+  const sent = new Date().toISOString();
+  const header = { format: 'snapfuse-stream' as const, version: STREAM_VERSION, ...plan.header, sent };
+  await w.header(resume === undefined ? header : { ...header, resume: { offset: resume } });
   const piece = Math.max(chunkSize, MAX_RECORD_DATA - (MAX_RECORD_DATA % chunkSize));
   const buf = Buffer.allocUnsafe(piece);
   let done = 0;
@@ -159,11 +187,18 @@ export interface ReceiveSummary {
   written: number; // bytes that differed and were written
 }
 
+/** How often a resumable receive makes its progress durable: every this many image bytes... */
+const CHECKPOINT_BYTES = 16 * 1024 * 1024;
+/** ...or this often. */
+const CHECKPOINT_MS = 2000;
+
 /**
  * Read a stream and make the snapshot it carries. Refused before anything changes when
  * the stream does not fit this store (another image size, a base this store lacks, a
- * snapshot it already holds, a name taken); a stream found cut or damaged on the way
- * changes nothing either.
+ * snapshot it already holds, a name taken). A stream of format 2 that is cut or damaged
+ * on the way keeps, hidden, what arrived whole, and the error gives the resume token for
+ * `send --resume`; a resumed stream (its header's `resume`) continues such a receive.
+ * One of format 1 found cut or damaged changes nothing.
  */
 export async function receiveSnapshot(
   store: Store,
@@ -178,24 +213,16 @@ export async function receiveSnapshot(
       `the stream holds an image of ${h.originSize} bytes; this store's origin has ${vol.originSize}`,
     );
   }
-  const name = opts.name ?? h.snapshot.name;
-  if (vol.snapshot(name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
-  const held = vol.snapshotByUuid(h.snapshot.uuid);
-  if (held) throw new StoreError('EXISTS', `this store already holds snapshot ${h.snapshot.name}, as ${held.id}`);
-  let base: SnapshotInfo | null = null;
-  if (h.base) {
-    base = vol.snapshotByUuid(h.base.uuid);
-    if (!base) {
-      throw new StoreError(
-        'NOT_FOUND',
-        `this store lacks the stream's base snapshot ${h.base.name} (${h.base.uuid}): send it first, or from a snapshot both hold`,
-      );
-    }
-  }
-
-  const staged = await vol.stage(base ? base.id : ORIGIN_IMAGE);
+  const resumable = reader.formatVersion >= 2;
+  const partial = vol.partials().find((p) => p.uuid === h.snapshot.uuid) ?? null;
+  const target = h.resume ? resumedTarget(vol, h, partial, opts.name) : await freshTarget(vol, h, partial, opts.name);
+  const staged =
+    target.staged ??
+    (await vol.stage(target.base ? target.base.id : ORIGIN_IMAGE, resumable ? target.incoming : undefined));
   let bytes = 0;
   let written = 0;
+  let received = target.received; // image bytes from 0 that arrived whole
+  let checked = { at: received, time: Date.now() };
   try {
     const here = Buffer.allocUnsafe(MAX_RECORD_DATA);
     // write only what differs from what the staged snapshot already reads: a whole
@@ -210,22 +237,114 @@ export async function receiveSnapshot(
       bytes += data.length;
     };
     for (let rec = await reader.next(); rec; rec = await reader.next()) {
+      const length = rec.kind === 'data' ? rec.data.length : rec.length;
       if (rec.kind === 'data') await apply(rec.data, rec.offset);
       else {
         for (let at = 0; at < rec.length; at += MAX_RECORD_DATA) {
           await apply(ZEROS.subarray(0, Math.min(MAX_RECORD_DATA, rec.length - at)), rec.offset + at);
         }
       }
+      received = Math.max(received, rec.offset + length);
+      if (resumable && (received - checked.at >= CHECKPOINT_BYTES || Date.now() - checked.time >= CHECKPOINT_MS)) {
+        await vol.markReceived(staged, received);
+        checked = { at: received, time: Date.now() };
+      }
       opts.progress?.(reader.position, 0);
     }
-    await vol.publish(staged, name, h.snapshot.uuid, new Date(h.snapshot.created), opts.becomeOrigin);
+    await vol.publish(staged, target.name, h.snapshot.uuid, new Date(h.snapshot.created), opts.becomeOrigin);
   } catch (e) {
+    const why = StoreError.of(e);
+    if (resumable) {
+      // what arrived was checked record by record: keep it for a resumed send
+      try {
+        await vol.markReceived(staged, received);
+      } catch {
+        throw new StoreError(why.code, `${why.message}; what arrived could not be kept either`, { cause: e });
+      }
+      const token = packResumeToken({ snapshot: h.snapshot.uuid, base: h.base?.uuid ?? null, offset: received });
+      const head = reader.cut ? `stream cut after ${reader.position} bytes` : why.message;
+      throw new StoreError(why.code, `${head}; resume token ${token}`, { cause: e });
+    }
     await vol.discard(staged);
     await store.idle(); // the space the staged snapshot took comes back now
-    const why = StoreError.of(e);
     throw new StoreError(why.code, `${why.message}; nothing was received, the store is as it was`, { cause: e });
   }
-  return { name, base: base?.id ?? null, bytes, written };
+  return { name: target.name, base: target.base?.id ?? null, bytes, written };
+}
+
+interface Target {
+  name: string;
+  base: SnapshotInfo | null; // the snapshot here the stream applies to, if one
+  incoming: Incoming;
+  staged: Staged | null; // a partial receive resumed
+  received: number;
+}
+
+/** A stream that starts a receive: refused if it does not fit, before anything changes. */
+async function freshTarget(
+  vol: Volume,
+  h: StreamHeader,
+  partial: PartialReceive | null,
+  wanted?: string,
+): Promise<Target> {
+  if (partial) {
+    const token = packResumeToken({ snapshot: partial.uuid, base: partial.base, offset: partial.received });
+    throw new StoreError(
+      'EXISTS',
+      `a receive of ${h.snapshot.name} was cut and is kept as ${partial.name}: ` +
+        `resume it (send --resume ${token}) or drop it (receive --abort ${partial.name})`,
+    );
+  }
+  const name = wanted ?? h.snapshot.name;
+  if (vol.snapshot(name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
+  const held = vol.snapshotByUuid(h.snapshot.uuid);
+  if (held) throw new StoreError('EXISTS', `this store already holds snapshot ${h.snapshot.name}, as ${held.id}`);
+  let base: SnapshotInfo | null = null;
+  if (h.base) {
+    base = vol.snapshotByUuid(h.base.uuid);
+    if (!base) {
+      throw new StoreError(
+        'NOT_FOUND',
+        `this store lacks the stream's base snapshot ${h.base.name} (${h.base.uuid}): send it first, or from a snapshot both hold`,
+      );
+    }
+  }
+  const incoming = { name, uuid: h.snapshot.uuid, created: new Date(h.snapshot.created), base: h.base?.uuid ?? null };
+  return { name, base, incoming, staged: null, received: 0 };
+}
+
+/** A resumed stream: it must continue a partial receive of the same snapshot and base, with no gap. */
+function resumedTarget(vol: Volume, h: StreamHeader, partial: PartialReceive | null, wanted?: string): Target {
+  const offset = h.resume!.offset;
+  if (!partial) {
+    throw new StoreError(
+      'NOT_FOUND',
+      `this store holds no cut receive of ${h.snapshot.name} (${h.snapshot.uuid}) to resume: send it whole again, without --resume`,
+    );
+  }
+  if (partial.base !== (h.base?.uuid ?? null)) {
+    throw StoreError.invalid(`the resumed stream has another base than the cut receive of ${partial.name}`);
+  }
+  if (offset > partial.received) {
+    throw StoreError.invalid(
+      `the stream resumes at byte ${offset} of the image, but only ${partial.received} arrived here: use the newest token`,
+    );
+  }
+  if (wanted !== undefined && wanted !== partial.name) {
+    throw StoreError.invalid(`the cut receive is kept as ${partial.name}: resume it under that name`);
+  }
+  const base = partial.base ? vol.snapshotByUuid(partial.base) : null;
+  const from = base ? base.id : h.base ? h.base.name : ORIGIN_IMAGE; // the parent it shows
+  const { staged, received, ...incoming } = partial;
+  return { name: partial.name, base, incoming, staged: { leaf: staged.leaf, from }, received };
+}
+
+/** Drop a cut receive kept as `name`: its space returns in the background. */
+export async function abortReceive(store: Store, name: string, origin?: string): Promise<void> {
+  const vol = store.volume(origin);
+  const partial = vol.partials().find((p) => p.name === name);
+  if (!partial) throw new StoreError('NOT_FOUND', `no cut receive of ${name} is kept`);
+  await vol.discard(partial.staged);
 }
 
 const ZEROS = Buffer.alloc(MAX_RECORD_DATA);

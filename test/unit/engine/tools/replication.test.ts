@@ -1,10 +1,15 @@
-// Replication between two stores: diff from the metadata, full and incremental sends,
-// and a receiver that a cut or damaged stream leaves exactly as it was.
+// Replication between two stores: diff from the metadata, full and incremental sends; a
+// receiver that a cut or damaged stream leaves as it was to anyone looking, keeping what
+// arrived whole for a resumed send, which then gives the same snapshot; format 1 streams.
 // A failing seed is printed; replay with SEED=<n>.
 import { createHash } from 'crypto';
 import { MemoryDevice } from '../../../../src/block/memory-device';
 import { ORIGIN_IMAGE, Store } from '../../../../src/engine/store';
-import { receiveSnapshot, sendSnapshot } from '../../../../src/engine/tools/replication';
+import { abortReceive, receiveSnapshot, sendSnapshot } from '../../../../src/engine/tools/replication';
+import { packResumeToken, unpackResumeToken } from '../../../../src/format/resume-token';
+import { STREAM_MAGIC, StreamReader } from '../../../../src/format/stream';
+import { StoreError } from '../../../../src/errors';
+import { crc32c } from '@node-rs/crc32';
 import { checkStoreReport } from '../../../../src/engine/tools/check';
 import { ByteRange } from '../../../../src/engine/tools/delta';
 import { Random } from '../../../helpers/random';
@@ -34,13 +39,51 @@ async function image(store: Store, id: string): Promise<Buffer> {
   return buf;
 }
 
+/** The codes a damaged stream may be refused with, by where the damage is. */
+const REFUSED = expect.stringMatching(/^(BAD_STREAM|NEWER_FORMAT|INVALID_ARGUMENT|NOT_FOUND)$/);
+
 const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-/** A stream made by `send`, whole, in pieces of random sizes as a pipe delivers them. */
-async function send(store: Store, id: string, base?: string): Promise<Buffer> {
+/** A stream made by `send` (resumed with `resume`, a token), whole. */
+async function send(store: Store, id: string, base?: string, resume?: string): Promise<Buffer> {
   const parts: Buffer[] = [];
-  await sendSnapshot(store, id, async (b) => void parts.push(Buffer.from(b)), { base });
+  await sendSnapshot(store, id, async (b) => void parts.push(Buffer.from(b)), { base, resume });
   return Buffer.concat(parts);
+}
+
+/** The same stream in format 1, as an older snapfuse wrote it: no checksums but the trailer's. */
+async function formatOne(stream: Buffer): Promise<Buffer> {
+  const reader = new StreamReader(pieces(stream));
+  const { version, ...h } = await reader.readHeader();
+  const out: Buffer[] = [];
+  const json = Buffer.from(JSON.stringify({ ...h, version: 1 }));
+  const fixed = Buffer.alloc(16);
+  STREAM_MAGIC.copy(fixed);
+  fixed.writeUInt32LE(1, 8);
+  fixed.writeUInt32LE(json.length, 12);
+  out.push(fixed, json);
+  let records = 0;
+  let dataBytes = 0;
+  for (let r = await reader.next(); r; r = await reader.next(), records++) {
+    const rec = Buffer.alloc(r.kind === 'data' ? 13 : 17);
+    rec[0] = r.kind === 'data' ? 1 : 2;
+    rec.writeBigUInt64LE(BigInt(r.offset), 1);
+    if (r.kind === 'data') {
+      rec.writeUInt32LE(r.data.length, 9);
+      out.push(rec, r.data);
+      dataBytes += r.data.length;
+    } else {
+      rec.writeBigUInt64LE(BigInt(r.length), 9);
+      out.push(rec);
+    }
+  }
+  expect(version).toBe(2);
+  const end = Buffer.alloc(21);
+  end[0] = 3;
+  end.writeBigUInt64LE(BigInt(records), 1);
+  end.writeBigUInt64LE(BigInt(dataBytes), 9);
+  end.writeUInt32LE(crc32c(end.subarray(0, 17), crc32c(Buffer.concat(out))), 17);
+  return Buffer.concat([...out, end]);
 }
 
 async function* pieces(stream: Buffer, rnd = new Random(7)): AsyncGenerator<Buffer> {
@@ -58,6 +101,18 @@ async function scribble(store: Store, rnd: Random, id = ORIGIN_IMAGE, n = 12): P
     const len = 1 + rnd.int(Math.min(3 * CHUNK, SIZE - pos));
     await store.volume().write(id, rnd.int(4) === 0 ? Buffer.alloc(len) : rnd.bytes(len), pos);
   }
+}
+
+/** What anyone can see of a store: its snapshots and every image's content. */
+async function visible(store: Store): Promise<string> {
+  const images = [
+    ORIGIN_IMAGE,
+    ...store
+      .volume()
+      .snapshots()
+      .map((s) => s.id),
+  ];
+  return (await Promise.all(images.map(async (id) => `${id}:${digest(await image(store, id))}`))).join(' ');
 }
 
 /** What a store shows: every image's content, and its space once background work is done. */
@@ -149,7 +204,7 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
       }
     }));
 
-  test('a stream cut short or with a flipped byte is refused, and the receiver is as before', () =>
+  test('a stream cut or damaged anywhere keeps what arrived whole, hidden; resumed, it gives the same snapshot', () =>
     withSeed(async () => {
       const src = await side(rnd);
       const dst = await side(rnd);
@@ -158,24 +213,159 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
       await scribble(src.store, rnd);
       await src.store.volume().create('s2');
       const stream = await send(src.store, 's2', 's1');
-      const before = await state(dst.store);
+      const want = digest(await image(src.store, 's2'));
       for (let i = 0; i < 6; i++) {
-        const cut = stream.subarray(0, rnd.int(stream.length));
-        await expect(receiveSnapshot(dst.store, pieces(cut))).rejects.toMatchObject({ code: 'BAD_STREAM' });
-        expect(await state(dst.store)).toBe(before);
+        const before = await visible(dst.store);
+        const cut = rnd.int(stream.length);
         const flipped = Buffer.from(stream);
         flipped[rnd.int(stream.length)] ^= 1 << rnd.int(8);
-        await expect(receiveSnapshot(dst.store, pieces(flipped))).rejects.toMatchObject({
-          code: expect.stringMatching(/^(BAD_STREAM|NEWER_FORMAT|INVALID_ARGUMENT|NOT_FOUND)$/),
-        });
-        expect(await state(dst.store)).toBe(before);
+        for (const [what, bad] of [
+          [`cut at byte ${cut}`, stream.subarray(0, cut)],
+          ['a flipped byte', flipped],
+        ] as const) {
+          const e = (await receiveSnapshot(dst.store, pieces(bad)).catch((err: unknown) => err)) as StoreError;
+          expect({ what, code: e.code }).toEqual({
+            what,
+            code: REFUSED,
+          });
+          expect(await visible(dst.store)).toBe(before); // nothing anyone can see
+          const token = /resume token ([A-Za-z0-9_-]+)$/.exec(e.message)?.[1];
+          if (!token) {
+            // refused before anything was kept: the header itself was cut or damaged
+            expect(dst.store.volume().partials()).toEqual([]);
+            continue;
+          }
+          if (what.startsWith('cut')) expect(e.message).toMatch(/^stream cut after \d+ bytes; resume token /);
+          expect(dst.store.volume().partials()).toHaveLength(1);
+          const rest = await send(src.store, 's2', 's1', token);
+          expect(rest.length).toBeLessThanOrEqual(stream.length + 64);
+          await receiveSnapshot(dst.store, pieces(rest));
+          expect(digest(await image(dst.store, 's2'))).toBe(want);
+          expect(dst.store.volume().partials()).toEqual([]);
+          await dst.store.volume().delete('s2'); // for the next round
+        }
       }
-      // the same stream, whole, still goes in
-      await receiveSnapshot(dst.store, pieces(stream));
-      expect(digest(await image(dst.store, 's2'))).toBe(digest(await image(src.store, 's2')));
+      await dst.store.idle();
+      expect((await checkStoreReport(dst.store.internals)).problems).toEqual([]);
       await src.store.close();
       await dst.store.close();
     }));
+
+  test('a stream of format 1, cut or damaged, changes nothing; whole, it goes in', () =>
+    withSeed(async () => {
+      const src = await side(rnd);
+      const dst = await side(rnd);
+      await src.store.volume().create('s1');
+      const old = await formatOne(await send(src.store, 's1'));
+      const before = await state(dst.store);
+      for (let i = 0; i < 4; i++) {
+        const cut = old.subarray(0, rnd.int(old.length));
+        await expect(receiveSnapshot(dst.store, pieces(cut))).rejects.toMatchObject({
+          code: 'BAD_STREAM',
+          message: expect.stringMatching(/nothing was received, the store is as it was$/),
+        });
+        expect(await state(dst.store)).toBe(before);
+        const flipped = Buffer.from(old);
+        flipped[rnd.int(old.length)] ^= 1 << rnd.int(8);
+        await expect(receiveSnapshot(dst.store, pieces(flipped))).rejects.toMatchObject({
+          code: REFUSED,
+        });
+        expect(await state(dst.store)).toBe(before);
+        expect(dst.store.volume().partials()).toEqual([]);
+      }
+      await receiveSnapshot(dst.store, pieces(old));
+      expect(digest(await image(dst.store, 's1'))).toBe(digest(await image(src.store, 's1')));
+      await src.store.close();
+      await dst.store.close();
+    }));
+});
+
+describe('resuming', () => {
+  test('is refused for another snapshot, another base, a gap, or no cut receive; abort drops one', async () => {
+    const rnd = new Random(21);
+    const src = await side(rnd);
+    const dst = await side(rnd);
+    await src.store.volume().create('s1');
+    await scribble(src.store, rnd);
+    await src.store.volume().write(ORIGIN_IMAGE, Buffer.alloc(CHUNK), 8 * CHUNK); // records end there
+    await src.store.volume().create('s2');
+    const whole = await send(src.store, 's2');
+    const e = (await receiveSnapshot(dst.store, pieces(whole.subarray(0, whole.length / 2))).catch(
+      (err: unknown) => err,
+    )) as StoreError;
+    const token = /resume token ([A-Za-z0-9_-]+)$/.exec(e.message)![1];
+    const t = unpackResumeToken(token);
+    expect(t).toMatchObject({ snapshot: src.store.volume().snapshot('s2')!.uuid, base: null });
+    expect(t.offset).toBeGreaterThan(0);
+
+    // the sender sends only what its own arguments name
+    await expect(send(src.store, 's1', undefined, token)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/the token is for another snapshot/),
+    });
+    await expect(send(src.store, 's2', 's1', token)).rejects.toMatchObject({
+      message: expect.stringMatching(/the token is for a whole snapshot: give the --from it was made for/),
+    });
+    await expect(send(src.store, 's2', undefined, token.slice(0, -2) + 'AA')).rejects.toMatchObject({
+      message: expect.stringMatching(/not a resume token/),
+    });
+    // a token asking for more than arrived would leave a gap
+    const ahead = packResumeToken({ ...t, offset: t.offset + CHUNK });
+    await expect(
+      receiveSnapshot(dst.store, pieces(await send(src.store, 's2', undefined, ahead))),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/resumes at byte \d+ of the image, but only \d+ arrived/),
+    });
+    // a fresh send of the same snapshot is refused while the cut one is kept
+    await expect(receiveSnapshot(dst.store, pieces(whole))).rejects.toMatchObject({
+      code: 'EXISTS',
+      message: expect.stringMatching(/was cut and is kept as s2: resume it \(send --resume \S+\) or drop it/),
+    });
+    const before = await state(dst.store);
+    await abortReceive(dst.store, 's2');
+    expect(dst.store.volume().partials()).toEqual([]);
+    await expect(abortReceive(dst.store, 's2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await state(dst.store)).not.toBe(before); // its space came back
+    // nothing to resume now
+    await expect(
+      receiveSnapshot(dst.store, pieces(await send(src.store, 's2', undefined, token))),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/holds no cut receive of s2/) });
+    await receiveSnapshot(dst.store, pieces(whole));
+    expect(digest(await image(dst.store, 's2'))).toBe(digest(await image(src.store, 's2')));
+    await src.store.close();
+    await dst.store.close();
+  });
+
+  test('a cut receive survives a reopen and is resumed after it', async () => {
+    const rnd = new Random(22);
+    const src = await side(rnd);
+    const dst = await side(rnd);
+    await src.store.volume().write(ORIGIN_IMAGE, Buffer.alloc(CHUNK), 20 * CHUNK); // records end there
+    await src.store.volume().create('s1');
+    const whole = await send(src.store, 's1');
+    const e = (await receiveSnapshot(dst.store, pieces(whole.subarray(0, (whole.length * 2) / 3))).catch(
+      (err: unknown) => err,
+    )) as StoreError;
+    const token = /resume token ([A-Za-z0-9_-]+)$/.exec(e.message)![1];
+    await dst.store.close();
+    const again = await Store.open(new MemoryDevice(dst.origin.image()), new MemoryDevice(dst.cow.image()), {
+      commitInterval: 0,
+    });
+    expect(
+      again
+        .volume()
+        .partials()
+        .map((p) => [p.name, p.received]),
+    ).toEqual([['s1', 21 * CHUNK]]);
+    await receiveSnapshot(again, pieces(await send(src.store, 's1', undefined, token)));
+    const buf = Buffer.alloc(SIZE);
+    await again.volume().read('s1', buf, 0);
+    expect(digest(buf)).toBe(digest(await image(src.store, 's1')));
+    expect((await checkStoreReport(again.internals)).problems).toEqual([]);
+    await again.close();
+    await src.store.close();
+  });
 });
 
 describe('receive refuses, before anything changes,', () => {
