@@ -52,6 +52,8 @@ export interface StatusInput {
   daemon?: number | null;
   /** The sends through the mount under way (send/ files open): a snapshot and its base, if any. */
   sends?: ReadonlyArray<{ snapshot: string; base: string | null }>;
+  /** The receives into the mount kept cut or under way: the snapshot, the image bytes that arrived, the resume token. */
+  receives?: ReadonlyArray<{ name: string; bytes: number; token: string }>;
 }
 
 // ---------------------------------------------------------------------------
@@ -114,6 +116,12 @@ function scheduleName(name: string): string {
 }
 
 const ERRNO_WORD = /^[A-Za-z0-9_]+$/;
+const TOKEN_WORD = /^[A-Za-z0-9_-]+$/;
+
+function token(text: string): string {
+  if (!TOKEN_WORD.test(text)) throw StoreError.invalid(`status: not a resume token: ${quote(text)}`);
+  return text;
+}
 
 function errorLine(e: StatusInput['lastError']): string {
   if (e === null) return `error ${NONE}`;
@@ -157,6 +165,10 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
       `daemon ${s.daemon ? byteCount('daemon pid', s.daemon) : NONE}`,
       `sends ${(s.sends ?? []).length}`,
       ...(s.sends ?? []).map((x) => `sending ${statusId(x.snapshot)} ${x.base === null ? NONE : statusId(x.base)}`),
+      `receives ${(s.receives ?? []).length}`,
+      ...(s.receives ?? []).map(
+        (x) => `receiving ${statusId(x.name)} ${byteCount('received', x.bytes)} ${token(x.token)}`,
+      ),
     ]),
   };
 }
@@ -280,7 +292,7 @@ export function parseStatus(text: string): StatusInput {
 
 function readSpaceAndSchedules(
   r: StatusReader,
-): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon' | 'sends'> {
+): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon' | 'sends' | 'receives'> {
   const space = r.optional('space', 1);
   const accounting = r.optional('accounting', 1);
   const count = r.optional('schedules', 1);
@@ -297,9 +309,16 @@ function readSpaceAndSchedules(
     const [snapshot, base] = r.fields('sending', 2);
     sends.push({ snapshot: readId(snapshot), base: base === NONE ? null : readId(base) });
   }
+  const receiveCount = r.optional('receives', 1);
+  const receives = [];
+  for (let i = 0; i < (receiveCount ? readCount(receiveCount[0]) : 0); i++) {
+    const [name, bytes, resume] = r.fields('receiving', 3);
+    receives.push({ name: readId(name), bytes: readCount(bytes), token: token(resume) });
+  }
   return {
     daemon: daemon && daemon[0] !== NONE ? readCount(daemon[0]) : null,
     sends,
+    receives,
     space: data === undefined ? null : { data, exclusive, shared, unread },
     accounting: accounting && accounting[0] !== NONE ? readPercent(accounting[0]) : null,
     schedules,

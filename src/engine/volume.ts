@@ -84,6 +84,8 @@ export class Volume {
     null;
   private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
   private bySchedule: { key: number; lists: Map<string, SnapshotInfo[]> } | null = null;
+  // the status asks at every update: made again only when a version changed
+  private partialsKept: { key: number; list: PartialReceive[] } | null = null;
 
   constructor(
     private readonly host: VolumeHost,
@@ -357,9 +359,15 @@ export class Volume {
     });
   }
 
-  /** The receives into this origin that were cut and are kept, oldest first. */
-  partials(): PartialReceive[] {
+  /** The receives into this origin that were cut (or are under way) and are kept, oldest first. */
+  partials(): readonly PartialReceive[] {
     this.assertPresent();
+    const key = this.core.versions.generation;
+    if (this.partialsKept?.key !== key) this.partialsKept = { key, list: this.findPartials() };
+    return this.partialsKept.list;
+  }
+
+  private findPartials(): PartialReceive[] {
     const out: PartialReceive[] = [];
     for (const v of this.core.versions.ofOrigin(this.origin)) {
       if (v.kind !== VersionKind.HIDDEN || v.state !== VersionState.LIVE || !v.source.startsWith(RECEIVING_SOURCE))

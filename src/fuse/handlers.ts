@@ -11,6 +11,10 @@
 //   /send/<s>, /send/<b>..<s>
 //                        read-only: the plan of a send of snapshot s, whole or from b
 //                        (control/send-plan.ts); while it is open, s and b cannot be deleted
+//   /receive/<s>, /receive/<s>@origin
+//                        write-only: a stream written in is received as snapshot s (and
+//                        with @origin becomes the origin); fsync answers how it went. The
+//                        directory lists the receives kept cut; unlink drops one
 //
 // Buffers that FUSE hands to read and write wrap native memory valid only until the
 // callback: the store is done with them before we call back.
@@ -25,10 +29,12 @@ import { Scheduler, ScheduleHost } from '../engine/background/schedule';
 import { MAX_COMMAND_BYTES, parseCommand } from '../control/command';
 import { formatRanges } from '../control/diff';
 import { formatSendPlan } from '../control/send-plan';
-import { planSend } from '../engine/tools/replication';
+import { abortPartial, planSend, resumeTokenOf } from '../engine/tools/replication';
+import { isSnapshotId } from '../control/words';
 import { StatusText } from './status-text';
 import { MadeFiles } from './made-files';
 import { Sends } from './sends';
+import { Receives } from './receives';
 import { errnoOf, guard } from './guard';
 import { foreground } from '../util/time-slice';
 
@@ -46,7 +52,8 @@ type Node =
   | { kind: 'control' }
   | { kind: 'image'; image: string }
   | { kind: 'diff'; from: string; to: string }
-  | { kind: 'send'; snapshot: string; base: string | null };
+  | { kind: 'send'; snapshot: string; base: string | null }
+  | { kind: 'receive'; name: string; becomeOrigin: boolean };
 
 export class Handlers {
   private readonly opens = new Map<string, number>(); // image -> open handles
@@ -58,16 +65,21 @@ export class Handlers {
   private lastError: Fault | null = null;
   private readonly made = new MadeFiles(); // diff/ and send/ files
   private readonly sends = new Sends();
+  private readonly receives: Receives;
 
   private readonly status: StatusText;
 
   constructor(private readonly volume: Volume) {
+    this.receives = new Receives(volume, (e) => {
+      this.lastError = { errno: e.errno, message: e.message, at: Date.now() };
+    });
     this.status = new StatusText(
       volume,
       () => ({
         lastError: this.lastError,
         schedules: volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
         sends: this.sends.list(),
+        receives: volume.partials().map((p) => ({ name: p.name, bytes: p.received, token: resumeTokenOf(p) })),
       }),
       (e) => this.fail('status', e),
     );
@@ -178,9 +190,11 @@ export class Handlers {
     if (path === '/diff') return { kind: 'dir' };
     const d = /^\/diff\/(.+)$/.exec(path);
     if (d) return this.diffNode(d[1]);
-    if (path === '/send') return { kind: 'dir' };
+    if (path === '/send' || path === '/receive') return { kind: 'dir' };
     const sent = /^\/send\/(.+)$/.exec(path);
     if (sent) return this.sendNode(sent[1]);
+    const got = /^\/receive\/(.+?)(@origin)?$/.exec(path);
+    if (got && isSnapshotId(got[1])) return { kind: 'receive', name: got[1], becomeOrigin: got[2] !== undefined };
     if (path === '/origin.img') return { kind: 'image', image: ORIGIN_IMAGE };
     const m = /^\/snapshots\/(.+)\.img$/.exec(path);
     if (m && this.volume.snapshot(m[1])) return { kind: 'image', image: m[1] };
@@ -233,6 +247,7 @@ export class Handlers {
     if (node.kind === 'diff' || node.kind === 'send') {
       return { ...base, mode: S_IFREG | 0o400, size: madeSize, mtime: new Date() };
     }
+    if (node.kind === 'receive') return { ...base, mode: S_IFREG | 0o200, size: 0, mtime: new Date() };
     const created = this.volume.snapshot(node.image)?.created ?? this.mounted;
     const size = this.volume.originSize;
     return { ...base, mode: S_IFREG | 0o600, size, mtime: created, blksize: 4096, blocks: Math.ceil(size / 512) };
@@ -245,7 +260,7 @@ export class Handlers {
     const run = (what: string, cb: (r: number) => void, fn: () => Promise<number>) => {
       fn().then(cb, (e: unknown) => {
         if (!(e instanceof StoreError)) debug('%s failed: %s', what, (e as Error).stack);
-        if (what !== 'control') this.fail(what, e);
+        if (what !== 'control' && what !== 'receive') this.fail(what, e); // those record their own
         cb(errnoOf(e));
       });
     };
@@ -279,8 +294,13 @@ export class Handlers {
           );
       },
       readdir: (path, cb) => {
-        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control', 'diff', 'send']);
+        if (path === '/') return cb(0, ['origin.img', 'snapshots', 'control', 'diff', 'send', 'receive']);
         if (path === '/diff' || path === '/send') return cb(0, []);
+        if (path === '/receive')
+          return cb(
+            0,
+            this.volume.partials().map((p) => p.name),
+          );
         if (path === '/snapshots')
           return cb(
             0,
@@ -312,6 +332,16 @@ export class Handlers {
         if (node.kind === 'root' || node.kind === 'dir') return cb(E('EISDIR'));
         const made = node.kind === 'diff' || node.kind === 'send';
         if (made && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
+        if (node.kind === 'receive') {
+          if ((flags & O_ACCMODE) !== constants.O_WRONLY) return cb(E('EACCES'));
+          // a rollback's start is refused while the origin is open: so is one that a receive would start
+          if (node.becomeOrigin && this.isOpen(ORIGIN_IMAGE)) {
+            this.lastError = { errno: 'EBUSY', message: 'the origin is open', at: Date.now() };
+            return cb(E('EBUSY'));
+          }
+          this.receives.open(path, node.name, node.becomeOrigin);
+          return cb(0, this.nextFd++);
+        }
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
         else if (made) {
           this.made.open(path);
@@ -324,6 +354,7 @@ export class Handlers {
           this.sends.released(path);
           return cb(0);
         }
+        if (this.receives.has(path)) return cb((this.receives.release(path), 0));
         const node = this.resolve(path) ?? this.imageOfPath(path);
         if (node?.kind === 'image') {
           const n = (this.opens.get(node.image) ?? 1) - 1;
@@ -340,6 +371,7 @@ export class Handlers {
           return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
         }
         if (node.kind === 'diff' || node.kind === 'send') return cb(this.made.read(path, buf, len, pos));
+        if (node.kind === 'receive') return cb(E('EACCES'));
         if (node.kind !== 'image') return cb(E('EISDIR'));
         const n = Math.max(0, Math.min(len, this.volume.originSize - pos));
         debugIo('read %s %d at %d', path, len, pos);
@@ -365,6 +397,10 @@ export class Handlers {
             return len;
           });
         }
+        if (node.kind === 'receive') {
+          const piece = buf.subarray(0, len);
+          return run(`receive of ${node.name}`, cb, async () => (await this.receives.write(path, piece, pos), len));
+        }
         if (node.kind !== 'image') return cb(E('EISDIR'));
         // like a block device: what lies past the end is not written
         const n = Math.max(0, Math.min(len, this.volume.originSize - pos));
@@ -375,7 +411,15 @@ export class Handlers {
           return n;
         });
       },
-      fsync: (_path, _datasync, _fd, cb) => run('fsync', cb, async () => (await this.volume.sync(), 0)),
+      fsync: (path, _datasync, _fd, cb) => {
+        if (this.receives.has(path)) return run('receive', cb, async () => (await this.receives.finish(path), 0));
+        run('fsync', cb, async () => (await this.volume.sync(), 0));
+      },
+      unlink: (path, cb) => {
+        const node = this.resolve(path);
+        if (node?.kind !== 'receive') return cb(E(node ? 'EPERM' : 'ENOENT'));
+        run('unlink', cb, async () => (await this.recorded(() => abortPartial(this.volume, node.name)), 0));
+      },
       flush: (_path, _fd, cb) => cb(0),
       truncate: (path, size, cb) => cb(this.truncate(path, size)),
       ftruncate: (path, _fd, size, cb) => cb(this.truncate(path, size)),
@@ -394,6 +438,7 @@ export class Handlers {
     if (!node) return E('ENOENT');
     if (node.kind === 'control') return 0;
     if (node.kind === 'diff' || node.kind === 'send') return E('EACCES');
+    if (node.kind === 'receive') return size === 0 ? 0 : E('EINVAL'); // open(O_TRUNC): nothing to cut
     if (node.kind !== 'image') return E('EISDIR');
     return size === this.volume.originSize || size === 0 ? 0 : E('EINVAL');
   }

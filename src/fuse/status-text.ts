@@ -20,6 +20,7 @@ export interface StatusExtras {
   lastError: Fault | null;
   schedules: StatusInput['schedules'];
   sends: StatusInput['sends'];
+  receives: StatusInput['receives'];
 }
 
 interface KeptLine {
@@ -76,7 +77,7 @@ export class StatusText {
     } else if (settling && !this.refreshing && Date.now() - this.figuresAt >= FIGURES_WHILE_SETTLING_MS) {
       this.refreshSoon();
     }
-    const { lastError, schedules, sends } = this.extras();
+    const { lastError, schedules, sends, receives } = this.extras();
     const input: Omit<StatusInput, 'snapshots'> = {
       originSize: s.originSize,
       chunkSize: s.chunkSize,
@@ -91,6 +92,7 @@ export class StatusText {
       schedules,
       daemon: process.pid,
       sends,
+      receives,
     };
     // the same facts give the same text: made again only when one changed
     const key = JSON.stringify({ ...input, lines: this.linesMade });

@@ -338,6 +338,7 @@ export class VersionTree {
     this.forgetName(v);
     this.changed.delete(v.id);
     this.removed.add(v.id);
+    this.generation++;
   }
 
   private forgetName(v: Version): void {
@@ -349,7 +350,11 @@ export class VersionTree {
 
   markChanged(v: Version): void {
     this.changed.add(v.id);
+    this.generation++;
   }
+
+  /** Bumped by every change to a version (removals too): a key for caches of what is made from them. */
+  generation = 0;
 
   get hasChanges(): boolean {
     return this.changed.size > 0 || this.removed.size > 0;

@@ -46,6 +46,7 @@ declare module 'fuse-native' {
     ftruncate?(path: string, fd: number, size: number, cb: ResultCallback): void;
     utimens?(path: string, atime: number, mtime: number, cb: ResultCallback): void;
     chmod?(path: string, mode: number, cb: ResultCallback): void;
+    unlink?(path: string, cb: ResultCallback): void;
   }
 
   export interface FuseOptions {

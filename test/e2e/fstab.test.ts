@@ -50,7 +50,7 @@ d('an fstab line', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     w.track(mnt);
-    expect(readdirSync(mnt).sort()).toEqual(['control', 'diff', 'origin.img', 'snapshots']);
+    expect(readdirSync(mnt).sort()).toEqual(['control', 'diff', 'origin.img', 'receive', 'send', 'snapshots']);
     writeFileSync(join(mnt, 'control'), 'create before\n');
     expect(readdirSync(join(mnt, 'snapshots'))).toEqual(['before.img']);
 

@@ -39,7 +39,14 @@ d('several origins in one store', () => {
     w.ok('mount', cow, mnt);
     w.track(mnt);
     expect(readdirSync(mnt).sort()).toEqual(['a', 'b']);
-    expect(readdirSync(join(mnt, 'a')).sort()).toEqual(['control', 'diff', 'origin.img', 'send', 'snapshots']);
+    expect(readdirSync(join(mnt, 'a')).sort()).toEqual([
+      'control',
+      'diff',
+      'origin.img',
+      'receive',
+      'send',
+      'snapshots',
+    ]);
 
     const [fsA, fsB] = [w.path('fs-a'), w.path('fs-b')];
     withFs(join(mnt, 'a/origin.img'), fsA, () => writeFileSync(join(fsA, 'version'), 'a1\n'));

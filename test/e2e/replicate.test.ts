@@ -2,7 +2,7 @@
 // whole, then a delta, over a pipe to a second store; the received snapshots are the
 // same bytes and a sound ext4. A cut stream is refused and keeps what came, hidden,
 // until it is dropped; a mounted store is refused.
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'fs';
+import { readFileSync, statSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { canMount, World } from '../helpers/e2e';
 
@@ -16,21 +16,12 @@ d('send | receive between two stores', () => {
   const pipeline = (line: string) => w.pipeline(line);
 
   test('a full send, then a delta, arrive whole; a cut stream and a mounted receiver are refused', () => {
-    const a = { origin: w.file('a.img', 32 * MiB), cow: w.file('a.cow', 128 * MiB), mnt: w.path('a') };
-    const b = { origin: w.file('b.img', 32 * MiB), cow: w.file('b.cow', 128 * MiB), mnt: w.path('b') };
-    for (const s of [a, b]) {
-      mkdirSync(s.mnt);
-      w.ok('format', s.origin, s.cow, '--chunk-size', '16K');
-    }
+    const [a, b] = w.twoStores(32 * MiB, 128 * MiB);
 
     // the sender: ext4 on the origin, files, a snapshot; more files, another
     w.ok('mount', a.origin, a.cow, a.mnt);
     w.track(a.mnt);
-    const dev = w.losetup(join(a.mnt, 'origin.img'));
-    w.sh('mkfs.ext4', ['-q', dev]);
-    const fs = w.path('fs');
-    mkdirSync(fs);
-    w.mount(dev, fs);
+    const { dev, fs } = w.ext4(join(a.mnt, 'origin.img'));
     writeFileSync(join(fs, 'one'), Buffer.alloc(3 * MiB, 1));
     w.umount(fs);
     w.ok('create', a.mnt, 's1');

@@ -4,7 +4,7 @@
 // snapshot (its send/ file open) the snapshot and its base cannot be deleted, and the
 // status names the send.
 import { spawn } from 'child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { randomBytes } from 'crypto';
 import { canMount, World } from '../helpers/e2e';
@@ -20,12 +20,7 @@ d('send from a mount', () => {
   const pipeline = (line: string) => w.pipeline(line);
 
   test('whole and delta, under a write load; a snapshot being sent is not deleted', async () => {
-    const a = { origin: w.file('a.img', randomBytes(24 * MiB)), cow: w.file('a.cow', 128 * MiB), mnt: w.path('a') };
-    const b = { origin: w.file('b.img', 24 * MiB), cow: w.file('b.cow', 128 * MiB), mnt: w.path('b') };
-    for (const s of [a, b]) {
-      mkdirSync(s.mnt);
-      w.ok('format', s.origin, s.cow, '--chunk-size', '16K');
-    }
+    const [a, b] = w.twoStores(randomBytes(24 * MiB), 128 * MiB);
     w.ok('mount', a.origin, a.cow, a.mnt);
     w.track(a.mnt);
     const origin = join(a.mnt, 'origin.img');

@@ -88,6 +88,30 @@ export class World {
     return paths;
   }
 
+  /** Two stores `a` and `b` (a sender and a receiver), 16 KiB chunks, nothing mounted yet. */
+  twoStores(origin: number | Buffer, cowBytes: number): Array<{ origin: string; cow: string; mnt: string }> {
+    return ['a', 'b'].map((n, i) => {
+      const paths = {
+        origin: this.file(`${n}.img`, i === 0 || typeof origin === 'number' ? origin : origin.length),
+        cow: this.file(`${n}.cow`, cowBytes),
+        mnt: this.path(n),
+      };
+      mkdirSync(paths.mnt);
+      this.ok('format', paths.origin, paths.cow, '--chunk-size', '16K');
+      return paths;
+    });
+  }
+
+  /** A fresh ext4 on `image` through a loop device, mounted at a new directory `name`. */
+  ext4(image: string, name = 'fs'): { dev: string; fs: string } {
+    const dev = this.losetup(image);
+    this.sh('mkfs.ext4', ['-q', dev]);
+    const fs = this.path(name);
+    mkdirSync(fs);
+    this.mount(dev, fs);
+    return { dev, fs };
+  }
+
   losetup(file: string): string {
     const dev = this.sh('losetup', ['-f', '--show', file]).trim();
     this.loops.push(dev);
@@ -99,13 +123,18 @@ export class World {
     this.loops = this.loops.filter((d) => d !== dev);
   }
 
-  mount(source: string, target: string): void {
-    this.sh('mount', [source, target]);
+  mount(source: string, target: string, options?: string): void {
+    this.sh('mount', options ? ['-o', options, source, target] : [source, target]);
     this.mounts.push(target);
   }
 
   umount(target: string): void {
     this.sh('umount', [target]);
+    this.mounts = this.mounts.filter((m) => m !== target);
+  }
+
+  /** A mount taken down by the test itself. */
+  forget(target: string): void {
     this.mounts = this.mounts.filter((m) => m !== target);
   }
 

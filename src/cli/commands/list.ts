@@ -74,7 +74,18 @@ export function listTable(s: StatusInput): string {
       x.schedule ?? '-',
     ]),
   ];
-  return table(rows) + footer(s);
+  return table(rows) + partials(s) + footer(s);
+}
+
+/** The receives kept cut (or under way): not snapshots yet, each with its resume token. */
+function partials(s: StatusInput): string {
+  const kept = s.receives ?? [];
+  if (kept.length === 0) return '';
+  const width = Math.max(...kept.map((r) => r.name.length));
+  return (
+    '\n' +
+    kept.map((r) => `${r.name.padEnd(width)}  partial: ${r.bytes} bytes received, resume token ${r.token}\n`).join('')
+  );
 }
 
 /** The store's totals under the table or tree. */
@@ -127,13 +138,16 @@ export function listTree(s: StatusInput): string {
     walk('-', '');
     left = left.filter((x) => !shown.has(x.id));
   }
-  return text + footer(s);
+  return text + partials(s) + footer(s);
 }
 
-/** One object per snapshot; byte counts as numbers, null when not known. */
+/** One object per snapshot (and per receive kept cut, `partial: true`); byte counts as numbers, null when not known. */
 export function listJson(s: StatusInput): string {
   return JSON.stringify(
-    s.snapshots.map((x) => ({ ...x, created: x.created.toISOString() })),
+    [
+      ...s.snapshots.map((x) => ({ ...x, created: x.created.toISOString() })),
+      ...(s.receives ?? []).map((r) => ({ id: r.name, partial: true, receivedBytes: r.bytes, token: r.token })),
+    ],
     null,
     2,
   );

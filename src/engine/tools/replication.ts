@@ -205,7 +205,19 @@ export async function receiveSnapshot(
   source: AsyncIterable<Buffer>,
   opts: ReceiveOptions = {},
 ): Promise<ReceiveSummary> {
-  const vol = store.volume(opts.origin);
+  return receiveInto(store.volume(opts.origin), source, opts, () => store.idle());
+}
+
+/**
+ * The same into volume `vol` (a mount's receive/ files call it); `settle` waits for the
+ * space of a dropped receive to come back, if the caller wants that before it answers.
+ */
+export async function receiveInto(
+  vol: Volume,
+  source: AsyncIterable<Buffer>,
+  opts: Omit<ReceiveOptions, 'origin'> = {},
+  settle: () => Promise<void> = async () => undefined,
+): Promise<ReceiveSummary> {
   const reader = new StreamReader(source);
   const h = await reader.readHeader();
   if (h.originSize !== vol.originSize) {
@@ -266,7 +278,7 @@ export async function receiveSnapshot(
       throw new StoreError(why.code, `${head}; resume token ${token}`, { cause: e });
     }
     await vol.discard(staged);
-    await store.idle(); // the space the staged snapshot took comes back now
+    await settle(); // the space the staged snapshot took comes back now
     throw new StoreError(why.code, `${why.message}; nothing was received, the store is as it was`, { cause: e });
   }
   return { name: target.name, base: target.base?.id ?? null, bytes, written };
@@ -288,7 +300,7 @@ async function freshTarget(
   wanted?: string,
 ): Promise<Target> {
   if (partial) {
-    const token = packResumeToken({ snapshot: partial.uuid, base: partial.base, offset: partial.received });
+    const token = resumeTokenOf(partial);
     throw new StoreError(
       'EXISTS',
       `a receive of ${h.snapshot.name} was cut and is kept as ${partial.name}: ` +
@@ -339,9 +351,17 @@ function resumedTarget(vol: Volume, h: StreamHeader, partial: PartialReceive | n
   return { name: partial.name, base, incoming, staged: { leaf: staged.leaf, from }, received };
 }
 
+/** The token that resumes a cut receive from where it got. */
+export function resumeTokenOf(p: PartialReceive): string {
+  return packResumeToken({ snapshot: p.uuid, base: p.base, offset: p.received });
+}
+
 /** Drop a cut receive kept as `name`: its space returns in the background. */
 export async function abortReceive(store: Store, name: string, origin?: string): Promise<void> {
-  const vol = store.volume(origin);
+  await abortPartial(store.volume(origin), name);
+}
+
+export async function abortPartial(vol: Volume, name: string): Promise<void> {
   const partial = vol.partials().find((p) => p.name === name);
   if (!partial) throw new StoreError('NOT_FOUND', `no cut receive of ${name} is kept`);
   await vol.discard(partial.staged);

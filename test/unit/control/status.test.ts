@@ -39,6 +39,7 @@ const sample: StatusInput = {
     { snapshot: 'test1', base: null },
     { snapshot: 'test1', base: 'before-upgrade' },
   ],
+  receives: [{ name: 'monday', bytes: 1048576, token: 'AQ0f_x-9' }],
 };
 
 const idle: StatusInput = {
@@ -56,6 +57,7 @@ const idle: StatusInput = {
   schedules: [],
   daemon: null,
   sends: [],
+  receives: [],
 };
 
 describe('control status', () => {
@@ -77,14 +79,16 @@ describe('control status', () => {
         'daemon 4242\n' +
         'sends 2\n' +
         'sending test1 -\n' +
-        'sending test1 before-upgrade\n',
+        'sending test1 before-upgrade\n' +
+        'receives 1\n' +
+        'receiving monday 1048576 AQ0f_x-9\n',
     );
   });
 
   test('nothing running and no error is shown with "-"', () => {
     expect(formatStatus(idle)).toBe(
       'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 0\nreclaim -\nrollback - -\nerror -\n' +
-        'space -\naccounting -\nschedules 0\ndaemon -\nsends 0\n',
+        'space -\naccounting -\nschedules 0\ndaemon -\nsends 0\nreceives 0\n',
     );
     expect(parseStatus(formatStatus(idle))).toEqual(idle);
   });
@@ -226,6 +230,9 @@ describe('control status', () => {
     ),
     daemon: fc.option(fc.integer({ min: 1, max: 2 ** 31 })),
     sends: fc.array(fc.record({ snapshot: idArb, base: fc.option(idArb) }), { maxLength: 4 }),
+    receives: fc.array(fc.record({ name: idArb, bytes: count, token: fc.stringMatching(/^[A-Za-z0-9_-]{1,60}$/) }), {
+      maxLength: 3,
+    }),
   });
 
   test('formatStatus then parseStatus gives back the input', () => {
