@@ -88,9 +88,13 @@ export class World {
     return paths;
   }
 
-  /** Two stores `a` and `b` (a sender and a receiver), 16 KiB chunks, nothing mounted yet. */
-  twoStores(origin: number | Buffer, cowBytes: number): Array<{ origin: string; cow: string; mnt: string }> {
-    return ['a', 'b'].map((n, i) => {
+  /** Two stores `a` and `b` (a sender and a receiver; names after `prefix`), 16 KiB chunks, nothing mounted yet. */
+  twoStores(
+    origin: number | Buffer,
+    cowBytes: number,
+    prefix = '',
+  ): Array<{ origin: string; cow: string; mnt: string }> {
+    return [`${prefix}a`, `${prefix}b`].map((n, i) => {
       const paths = {
         origin: this.file(`${n}.img`, i === 0 || typeof origin === 'number' ? origin : origin.length),
         cow: this.file(`${n}.cow`, cowBytes),

@@ -337,6 +337,40 @@ describe('resuming', () => {
     await dst.store.close();
   });
 
+  test('a full target refuses with NO_SPACE, keeps what fitted, and takes the rest once there is room', async () => {
+    const rnd = new Random(23);
+    const src = await side(rnd);
+    // a small target, most of whose room a snapshot of its own takes
+    const origin = new MemoryDevice(rnd.bytes(SIZE));
+    const cow = new MemoryDevice(600 * 1024);
+    await Store.format(origin, cow, { chunkSize: CHUNK });
+    const dst = await Store.open(origin, cow, { commitInterval: 0, writeBack: 0 });
+    await dst.volume().create('mine');
+    await dst.volume().write(ORIGIN_IMAGE, rnd.bytes(SIZE), 0); // every chunk copied out for it
+    await src.store.volume().create('s1');
+    const whole = await send(src.store, 's1');
+    const e = (await receiveSnapshot(dst, pieces(whole)).catch((err: unknown) => err)) as StoreError;
+    expect(e.code).toBe('NO_SPACE');
+    expect(e.message).toMatch(/full; resume token [A-Za-z0-9_-]+$/);
+    expect(
+      dst
+        .volume()
+        .snapshots()
+        .map((x) => x.id),
+    ).toEqual(['mine']);
+    expect(dst.volume().partials()).toHaveLength(1);
+    const token = /resume token ([A-Za-z0-9_-]+)$/.exec(e.message)![1];
+    // room made: the rest goes in, and the snapshot is the sender's
+    await dst.volume().delete('mine');
+    await dst.idle();
+    await receiveSnapshot(dst, pieces(await send(src.store, 's1', undefined, token)));
+    const buf = Buffer.alloc(SIZE);
+    await dst.volume().read('s1', buf, 0);
+    expect(digest(buf)).toBe(digest(await image(src.store, 's1')));
+    await dst.close();
+    await src.store.close();
+  });
+
   test('a cut receive survives a reopen and is resumed after it', async () => {
     const rnd = new Random(22);
     const src = await side(rnd);
