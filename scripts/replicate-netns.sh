@@ -117,7 +117,7 @@ LAST=base
 
 fio --name=load --filename="$DIR/a/origin.img" --rw=randwrite --bs=64k --ioengine=libaio --iodepth=4 \
   --direct=1 --size="${SIZE_MIB}M" --rate="$RATE" --time_based --runtime="$SECONDS_LOAD" --verify=crc32c \
-  --verify_backlog=256 --output="$DIR/fio.log" &
+  --verify_backlog=256 --verify_state_save=0 --output="$DIR/fio.log" &
 FIO_PID=$!
 snapfuse schedule "$DIR/a" rep --every "$EVERY" --keep 6 >/dev/null
 

@@ -49,16 +49,23 @@ export interface Staged {
 /** The source recorded for a staged leaf; no image has this name. */
 export const STAGED_SOURCE = ':staged';
 
-/** The source of a resumable receive's staged leaf: this, then its base's uuid or "-". */
+/**
+ * The source of a resumable receive's staged leaf: this, then the sending store's uuid and
+ * the base's uuid (or "-"), each as 22 characters of base64url.
+ */
 const RECEIVING_SOURCE = ':recv:';
 
-/** What a resumable receive stages: the snapshot as it will be published, and its base's identity. */
+/** What a resumable receive stages: the snapshot as it will be published, where from, and its base's identity. */
 export interface Incoming {
   name: string; // its name here
   uuid: string;
   created: Date;
+  store: string; // the sending store's uuid
   base: string | null; // the base's uuid; null for a whole snapshot
 }
+
+const compact = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
+const expand = (b64: string) => Buffer.from(b64, 'base64url').toString('hex');
 
 /** A receive that was cut: kept hidden (taking space) until it is resumed or aborted. */
 export interface PartialReceive extends Incoming {
@@ -340,8 +347,8 @@ export class Volume {
         const { versions } = this.core;
         const leaf = versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now())[1];
         if (incoming) {
-          const { name, uuid, created, base } = incoming;
-          const from = RECEIVING_SOURCE + (base ?? '-');
+          const { name, uuid, created, store, base } = incoming;
+          const from = `${RECEIVING_SOURCE}${compact(store)}.${base === null ? '-' : compact(base)}`;
           versions.setReceiving(leaf, name, from, Buffer.from(uuid, 'hex'), created.getTime(), 0);
         }
         return leaf;
@@ -354,6 +361,7 @@ export class Volume {
   async markReceived(s: Staged, received: number): Promise<void> {
     this.host.access.assertWritable();
     await this.core.change(() => {
+      assertStaged(s);
       const { leaf } = s;
       return () => this.core.versions.setReceiving(leaf, leaf.name, leaf.source, leaf.uuid, leaf.created, received);
     });
@@ -372,12 +380,13 @@ export class Volume {
     for (const v of this.core.versions.ofOrigin(this.origin)) {
       if (v.kind !== VersionKind.HIDDEN || v.state !== VersionState.LIVE || !v.source.startsWith(RECEIVING_SOURCE))
         continue;
-      const base = v.source.slice(RECEIVING_SOURCE.length);
+      const [store, base] = v.source.slice(RECEIVING_SOURCE.length).split('.');
       out.push({
         name: v.name,
         uuid: v.uuid.toString('hex'),
         created: new Date(v.created),
-        base: base === '-' ? null : base,
+        store: expand(store),
+        base: base === '-' ? null : expand(base),
         received: v.received,
         staged: { leaf: v, from: '' },
       });
@@ -394,6 +403,7 @@ export class Volume {
   async writeStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
     this.host.access.assertWritable();
     this.checkRange(buf, pos);
+    assertStaged(s);
     await this.core.gate.withShared(() => this.host.data.writeSnapshot(this.origin, s.leaf, buf, pos));
   }
 
@@ -402,10 +412,19 @@ export class Volume {
    * has where it was made; with `becomeOrigin`, a rollback of the origin to it starts in
    * the same commit. Refused, changing nothing, if `id` or the identity is taken.
    */
-  async publish(s: Staged, id: string, uuid: string, created: Date, becomeOrigin = false): Promise<void> {
+  async publish(
+    s: Staged,
+    id: string,
+    uuid: string,
+    created: Date,
+    becomeOrigin = false,
+    mayBecomeOrigin: () => void = () => undefined,
+  ): Promise<void> {
     this.host.access.assertWritable();
     checkId(id);
     const show = () => {
+      assertStaged(s);
+      if (becomeOrigin) mayBecomeOrigin(); // asked under the gate, as a rollback's start is
       if (this.core.versions.snapshot(this.origin, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
       if (this.snapshotByUuid(uuid)) throw new StoreError('EXISTS', `this store already holds snapshot ${uuid}`);
       return () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
@@ -515,5 +534,12 @@ export class Volume {
     if (!Number.isInteger(pos) || pos < 0 || pos + buf.length > this.originSize) {
       throw StoreError.invalid(`range ${pos}+${buf.length} is outside the image (${this.originSize} bytes)`);
     }
+  }
+}
+
+/** A staged snapshot still hidden and live: not dropped (a receive aborted) nor published meanwhile. */
+function assertStaged(s: Staged): void {
+  if (s.leaf.kind !== VersionKind.HIDDEN || s.leaf.state !== VersionState.LIVE) {
+    throw new StoreError('NOT_FOUND', 'the snapshot being received was dropped or published meanwhile');
   }
 }

@@ -272,6 +272,7 @@ export class StreamReader {
       if (this.version >= 2) await this.check(crc32c(rec, crc32c(Buffer.of(type))), `the record at byte ${at}`);
       const offset = readU64(rec, 0);
       const length = readU64(rec, 8);
+      if (length === 0) throw bad(`a zero record of 0 bytes at byte ${at}`);
       this.checkRange(offset, length, at);
       this.records++;
       return { kind: 'zero', offset, length };

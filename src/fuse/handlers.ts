@@ -70,9 +70,11 @@ export class Handlers {
   private readonly status: StatusText;
 
   constructor(private readonly volume: Volume) {
-    this.receives = new Receives(volume, (e) => {
-      this.lastError = { errno: e.errno, message: e.message, at: Date.now() };
-    });
+    this.receives = new Receives(
+      volume,
+      (e) => (this.lastError = { errno: e.errno, message: e.message, at: Date.now() }),
+      () => this.assertOriginClosed(),
+    );
     this.status = new StatusText(
       volume,
       () => ({
@@ -160,6 +162,11 @@ export class Handlers {
    */
   private closed(image: string): Promise<boolean> {
     return this.soon(() => !this.isOpen(image));
+  }
+
+  /** A rollback of the origin may start only while no one has it open. */
+  private assertOriginClosed(): void {
+    if (this.isOpen(ORIGIN_IMAGE)) throw new StoreError('BUSY', 'the origin is open');
   }
 
   /** Is `done` true, or does it come true within a late release's time? */
@@ -334,13 +341,15 @@ export class Handlers {
         if (made && (flags & O_ACCMODE) !== constants.O_RDONLY) return cb(E('EACCES'));
         if (node.kind === 'receive') {
           if ((flags & O_ACCMODE) !== constants.O_WRONLY) return cb(E('EACCES'));
-          // a rollback's start is refused while the origin is open: so is one that a receive would start
+          // a rollback's start is refused while the origin is open: so is one that a receive would
+          // start (asked again as it starts, at the end of the stream)
           if (node.becomeOrigin && this.isOpen(ORIGIN_IMAGE)) {
             this.lastError = { errno: 'EBUSY', message: 'the origin is open', at: Date.now() };
             return cb(E('EBUSY'));
           }
-          this.receives.open(path, node.name, node.becomeOrigin);
-          return cb(0, this.nextFd++);
+          const fd = this.nextFd++;
+          this.receives.open(fd, node.name, node.becomeOrigin);
+          return cb(0, fd);
         }
         if (node.kind === 'image') this.opens.set(node.image, (this.opens.get(node.image) ?? 0) + 1);
         else if (made) {
@@ -349,12 +358,12 @@ export class Handlers {
         } else if ((flags & O_ACCMODE) !== constants.O_WRONLY) this.status.update(); // what its reads will see
         cb(0, this.nextFd++);
       },
-      release: (path, _fd, cb) => {
+      release: (path, fd, cb) => {
         if (this.made.release(path)) {
           this.sends.released(path);
           return cb(0);
         }
-        if (this.receives.has(path)) return cb((this.receives.release(path), 0));
+        if (this.receives.has(fd)) return cb((this.receives.release(fd), 0));
         const node = this.resolve(path) ?? this.imageOfPath(path);
         if (node?.kind === 'image') {
           const n = (this.opens.get(node.image) ?? 1) - 1;
@@ -381,7 +390,7 @@ export class Handlers {
           return n;
         });
       },
-      write: (path, _fd, buf, len, pos, cb) => {
+      write: (path, fd, buf, len, pos, cb) => {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'control') {
@@ -398,8 +407,9 @@ export class Handlers {
           });
         }
         if (node.kind === 'receive') {
+          if (!this.receives.has(fd)) return cb(E('EBADF'));
           const piece = buf.subarray(0, len);
-          return run(`receive of ${node.name}`, cb, async () => (await this.receives.write(path, piece, pos), len));
+          return run('receive', cb, async () => (await this.receives.write(fd, piece, pos), len));
         }
         if (node.kind !== 'image') return cb(E('EISDIR'));
         // like a block device: what lies past the end is not written
@@ -411,8 +421,8 @@ export class Handlers {
           return n;
         });
       },
-      fsync: (path, _datasync, _fd, cb) => {
-        if (this.receives.has(path)) return run('receive', cb, async () => (await this.receives.finish(path), 0));
+      fsync: (_path, _datasync, fd, cb) => {
+        if (this.receives.has(fd)) return run('receive', cb, async () => (await this.receives.finish(fd), 0));
         run('fsync', cb, async () => (await this.volume.sync(), 0));
       },
       unlink: (path, cb) => {

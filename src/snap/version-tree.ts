@@ -272,7 +272,8 @@ export class VersionTree {
    * with the identity and creation time it has where it was made.
    */
   publish(v: Version, name: string, source: string, uuid: Buffer, created: number): void {
-    if (v.kind !== VersionKind.HIDDEN) throw new TypeError('only hidden leaves are published');
+    if (v.kind !== VersionKind.HIDDEN || v.state !== VersionState.LIVE)
+      throw new TypeError('only live hidden leaves are published');
     Object.assign(v, { kind: VersionKind.SNAPSHOT, name, source, uuid, created, received: 0 });
     this.byName.set(nameKey(v.origin, name), v);
     this.countSource(v, 1);
@@ -286,7 +287,8 @@ export class VersionTree {
    * how much of it has arrived (`received`, image bytes from 0). Again as more arrives.
    */
   setReceiving(v: Version, name: string, source: string, uuid: Buffer, created: number, received: number): void {
-    if (v.kind !== VersionKind.HIDDEN) throw new TypeError('only hidden leaves are received into');
+    if (v.kind !== VersionKind.HIDDEN || v.state !== VersionState.LIVE)
+      throw new TypeError('only live hidden leaves are received into');
     Object.assign(v, { name, source, uuid, created, received });
     this.markChanged(v);
   }

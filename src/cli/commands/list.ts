@@ -141,12 +141,16 @@ export function listTree(s: StatusInput): string {
   return text + partials(s) + footer(s);
 }
 
-/** One object per snapshot (and per receive kept cut, `partial: true`); byte counts as numbers, null when not known. */
+/**
+ * One object per snapshot, oldest first, after one per receive kept cut (`partial: true`,
+ * first, so that the last entry is always the newest snapshot); byte counts as numbers,
+ * null when not known.
+ */
 export function listJson(s: StatusInput): string {
   return JSON.stringify(
     [
-      ...s.snapshots.map((x) => ({ ...x, created: x.created.toISOString() })),
       ...(s.receives ?? []).map((r) => ({ id: r.name, partial: true, receivedBytes: r.bytes, token: r.token })),
+      ...s.snapshots.map((x) => ({ ...x, created: x.created.toISOString() })),
     ],
     null,
     2,

@@ -16,6 +16,7 @@ import {
 } from '../../format/stream';
 import { ByteRange } from './delta';
 import { ORIGIN_IMAGE, SnapshotInfo, Store, Volume } from '../store';
+import { checkSnapshotId } from '../snapshot-id';
 import type { Incoming, PartialReceive, Staged } from '../volume';
 import { packResumeToken, unpackResumeToken } from '../../format/resume-token';
 
@@ -90,7 +91,8 @@ export async function sendSnapshot(
  */
 export function resumeOffset(plan: SendPlan, token: string): number {
   const t = unpackResumeToken(token);
-  const { snapshot, base, originSize } = plan.header;
+  const { store, snapshot, base, originSize } = plan.header;
+  if (t.store !== store) throw StoreError.invalid(`the token is for a send from another store (${t.store})`);
   if (t.snapshot !== snapshot.uuid) {
     throw StoreError.invalid(
       `the token is for another snapshot (${t.snapshot}), not ${snapshot.name} (${snapshot.uuid})`,
@@ -173,9 +175,17 @@ export async function writeStream(
   return { ranges: ranges.length, bytes: total, dataBytes };
 }
 
+/** Failures a resumed send can mend: what arrived is kept for it. Any other drops the receive. */
+const MENDABLE = new Set(['BAD_STREAM', 'NO_SPACE', 'IO_ERROR']);
+
+/** The snapshots (by uuid) each volume is receiving now: one receive of a snapshot at a time. */
+const underway = new WeakMap<Volume, Set<string>>();
+
 export interface ReceiveOptions {
   name?: string; // the name to give the snapshot here; by default its name where it was sent from
   becomeOrigin?: boolean; // the origin becomes the received snapshot (a rollback to it)
+  /** With `becomeOrigin`: throws (BUSY) if the origin may not be rolled back now; asked as the rollback starts. */
+  mayBecomeOrigin?: () => void;
   progress?: Progress; // bytes of the stream read; total 0 when unknown
   origin?: string; // the origin to receive it for, in a store of several
 }
@@ -225,6 +235,29 @@ export async function receiveInto(
       `the stream holds an image of ${h.originSize} bytes; this store's origin has ${vol.originSize}`,
     );
   }
+  const busy = underway.get(vol) ?? new Set<string>();
+  underway.set(vol, busy);
+  if (busy.has(h.snapshot.uuid)) throw new StoreError('BUSY', `a receive of ${h.snapshot.name} is under way already`);
+  busy.add(h.snapshot.uuid);
+  try {
+    return await receiveClaimed(vol, reader, h, opts, settle);
+  } finally {
+    busy.delete(h.snapshot.uuid);
+  }
+}
+
+/** Is snapshot `uuid` being received into `vol` now? */
+function isUnderway(vol: Volume, uuid: string): boolean {
+  return underway.get(vol)?.has(uuid) ?? false;
+}
+
+async function receiveClaimed(
+  vol: Volume,
+  reader: StreamReader,
+  h: StreamHeader,
+  opts: Omit<ReceiveOptions, 'origin'>,
+  settle: () => Promise<void>,
+): Promise<ReceiveSummary> {
   const resumable = reader.formatVersion >= 2;
   const partial = vol.partials().find((p) => p.uuid === h.snapshot.uuid) ?? null;
   const target = h.resume ? resumedTarget(vol, h, partial, opts.name) : await freshTarget(vol, h, partial, opts.name);
@@ -263,17 +296,23 @@ export async function receiveInto(
       }
       opts.progress?.(reader.position, 0);
     }
-    await vol.publish(staged, target.name, h.snapshot.uuid, new Date(h.snapshot.created), opts.becomeOrigin);
+    const created = new Date(h.snapshot.created);
+    await vol.publish(staged, target.name, h.snapshot.uuid, created, opts.becomeOrigin, opts.mayBecomeOrigin);
   } catch (e) {
     const why = StoreError.of(e);
-    if (resumable) {
+    if (resumable && MENDABLE.has(why.code)) {
       // what arrived was checked record by record: keep it for a resumed send
       try {
         await vol.markReceived(staged, received);
       } catch {
         throw new StoreError(why.code, `${why.message}; what arrived could not be kept either`, { cause: e });
       }
-      const token = packResumeToken({ snapshot: h.snapshot.uuid, base: h.base?.uuid ?? null, offset: received });
+      const token = packResumeToken({
+        store: h.store,
+        snapshot: h.snapshot.uuid,
+        base: h.base?.uuid ?? null,
+        offset: received,
+      });
       const head = reader.cut ? `stream cut after ${reader.position} bytes` : why.message;
       throw new StoreError(why.code, `${head}; resume token ${token}`, { cause: e });
     }
@@ -307,7 +346,7 @@ async function freshTarget(
         `resume it (send --resume ${token}) or drop it (receive --abort ${partial.name})`,
     );
   }
-  const name = wanted ?? h.snapshot.name;
+  const name = checkSnapshotId(wanted ?? h.snapshot.name);
   if (vol.snapshot(name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
   const held = vol.snapshotByUuid(h.snapshot.uuid);
   if (held) throw new StoreError('EXISTS', `this store already holds snapshot ${h.snapshot.name}, as ${held.id}`);
@@ -321,7 +360,13 @@ async function freshTarget(
       );
     }
   }
-  const incoming = { name, uuid: h.snapshot.uuid, created: new Date(h.snapshot.created), base: h.base?.uuid ?? null };
+  const incoming = {
+    name,
+    uuid: h.snapshot.uuid,
+    created: new Date(h.snapshot.created),
+    store: h.store,
+    base: h.base?.uuid ?? null,
+  };
   return { name, base, incoming, staged: null, received: 0 };
 }
 
@@ -333,6 +378,9 @@ function resumedTarget(vol: Volume, h: StreamHeader, partial: PartialReceive | n
       'NOT_FOUND',
       `this store holds no cut receive of ${h.snapshot.name} (${h.snapshot.uuid}) to resume: send it whole again, without --resume`,
     );
+  }
+  if (partial.store !== h.store) {
+    throw StoreError.invalid(`the resumed stream comes from another store than the cut receive of ${partial.name}`);
   }
   if (partial.base !== (h.base?.uuid ?? null)) {
     throw StoreError.invalid(`the resumed stream has another base than the cut receive of ${partial.name}`);
@@ -353,17 +401,21 @@ function resumedTarget(vol: Volume, h: StreamHeader, partial: PartialReceive | n
 
 /** The token that resumes a cut receive from where it got. */
 export function resumeTokenOf(p: PartialReceive): string {
-  return packResumeToken({ snapshot: p.uuid, base: p.base, offset: p.received });
+  return packResumeToken({ store: p.store, snapshot: p.uuid, base: p.base, offset: p.received });
 }
 
 /** Drop a cut receive kept as `name`: its space returns in the background. */
 export async function abortReceive(store: Store, name: string, origin?: string): Promise<void> {
   await abortPartial(store.volume(origin), name);
+  await store.idle(); // its space comes back now
 }
 
 export async function abortPartial(vol: Volume, name: string): Promise<void> {
   const partial = vol.partials().find((p) => p.name === name);
   if (!partial) throw new StoreError('NOT_FOUND', `no cut receive of ${name} is kept`);
+  if (isUnderway(vol, partial.uuid)) {
+    throw new StoreError('BUSY', `the receive of ${name} is under way: end its sender first, then drop it`);
+  }
   await vol.discard(partial.staged);
 }
 

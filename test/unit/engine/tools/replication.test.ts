@@ -371,6 +371,52 @@ describe('resuming', () => {
     await src.store.close();
   });
 
+  test('one receive of a snapshot at a time; one under way is not dropped; a bad or taken name keeps nothing', async () => {
+    const rnd = new Random(24);
+    const src = await side(rnd);
+    const dst = await side(rnd);
+    await src.store.volume().create('s1');
+    const whole = await send(src.store, 's1');
+    // a stream that stops half way and waits: a receive under way
+    let go: () => void = () => undefined;
+    const held = new Promise<void>((r) => (go = r));
+    async function* slow(): AsyncGenerator<Buffer> {
+      yield whole.subarray(0, whole.length / 2);
+      await held;
+      yield whole.subarray(whole.length / 2);
+    }
+    const first = receiveSnapshot(dst.store, slow());
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(receiveSnapshot(dst.store, pieces(whole))).rejects.toMatchObject({
+      code: 'BUSY',
+      message: 'a receive of s1 is under way already',
+    });
+    await expect(abortReceive(dst.store, 's1')).rejects.toMatchObject({ code: 'BUSY' });
+    go();
+    await first;
+    expect(digest(await image(dst.store, 's1'))).toBe(digest(await image(src.store, 's1')));
+
+    await src.store.volume().create('s2');
+    const next = await send(src.store, 's2');
+    await expect(receiveSnapshot(dst.store, pieces(next), { name: 'bad name' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    expect(dst.store.volume().partials()).toEqual([]);
+    // the name taken while the stream arrives: dropped, nothing kept
+    async function* taking(): AsyncGenerator<Buffer> {
+      yield next.subarray(0, next.length - 30);
+      await dst.store.volume().create('s2');
+      yield next.subarray(next.length - 30);
+    }
+    await expect(receiveSnapshot(dst.store, taking())).rejects.toMatchObject({
+      code: 'EXISTS',
+      message: expect.stringMatching(/nothing was received/),
+    });
+    expect(dst.store.volume().partials()).toEqual([]);
+    await src.store.close();
+    await dst.store.close();
+  });
+
   test('a cut receive survives a reopen and is resumed after it', async () => {
     const rnd = new Random(22);
     const src = await side(rnd);
