@@ -29,11 +29,13 @@ import {
   openOrigins,
   originRecord,
 } from './origin-checks';
-import { STAGED_SOURCE, Volume, VolumeHost } from './volume';
+import { Volume, VolumeHost } from './volume';
+import { STAGED_SOURCE } from './staging';
 
 export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
 export { Volume } from './volume';
-export type { SnapshotInfo, Staged, VolumeStatus } from './volume';
+export type { SnapshotInfo, VolumeStatus } from './volume';
+export type { Staged } from './staging';
 export { MAX_ORIGINS, ORIGIN_NAME } from './origin-checks';
 export type { NamedOrigin, OriginIdentity, OriginOpener, StoredOrigin } from './origin-checks';
 

@@ -5,7 +5,7 @@
 import { StoreError } from '../errors';
 import { ScheduleRecord } from '../format/superblock';
 import { BLOCK_SIZE } from '../format/layout';
-import { VersionKind, VersionState } from '../format/records';
+import { VersionKind } from '../format/records';
 import { Version } from '../snap/version-tree';
 import { Core } from './metadata/core';
 import { Fault, Faults } from './faults';
@@ -17,6 +17,7 @@ import { ByteRange, chunkRanges, differingChunks } from './tools/delta';
 import { Accounting, SnapshotSpace, SpaceTotals } from './background/accounting';
 import { withSchedule } from './background/schedule';
 import { checkSnapshotId as checkId, ORIGIN_IMAGE } from './snapshot-id';
+import { Staging } from './staging';
 
 export interface SnapshotInfo {
   id: string;
@@ -40,40 +41,6 @@ export interface VolumeStatus {
   accounting: number | null; // fraction done while the space figures are counted again, else null
 }
 
-/** A snapshot being received: see `Volume.stage`. */
-export interface Staged {
-  readonly leaf: Version;
-  readonly from: string;
-}
-
-/** The source recorded for a staged leaf; no image has this name. */
-export const STAGED_SOURCE = ':staged';
-
-/**
- * The source of a resumable receive's staged leaf: this, then the sending store's uuid and
- * the base's uuid (or "-"), each as 22 characters of base64url.
- */
-const RECEIVING_SOURCE = ':recv:';
-
-/** What a resumable receive stages: the snapshot as it will be published, where from, and its base's identity. */
-export interface Incoming {
-  name: string; // its name here
-  uuid: string;
-  created: Date;
-  store: string; // the sending store's uuid
-  base: string | null; // the base's uuid; null for a whole snapshot
-}
-
-const compact = (hex: string) => Buffer.from(hex, 'hex').toString('base64url');
-const expand = (b64: string) => Buffer.from(b64, 'base64url').toString('hex');
-
-/** A receive that was cut: kept hidden (taking space) until it is resumed or aborted. */
-export interface PartialReceive extends Incoming {
-  staged: Staged;
-  /** Image bytes, from 0, that arrived whole and are durable. */
-  received: number;
-}
-
 /** The store's owners a volume works through: they are shared by all its volumes. */
 export interface VolumeHost {
   readonly core: Core;
@@ -91,14 +58,22 @@ export class Volume {
     null;
   private readonly infoOf = new WeakMap<Version, SnapshotInfo>();
   private bySchedule: { key: number; lists: Map<string, SnapshotInfo[]> } | null = null;
-  // the status asks at every update: made again only when a version changed
-  private partialsKept: { key: number; list: PartialReceive[] } | null = null;
+
+  /** Snapshots that arrive in pieces (receive): staged hidden, then published or dropped. */
+  readonly staging: Staging;
 
   constructor(
     private readonly host: VolumeHost,
     /** The origin's id in the store's tables. */
     readonly origin: number,
-  ) {}
+  ) {
+    this.staging = new Staging(host, origin, {
+      leafOf: (image) => this.leafOf(image),
+      checkRange: (buf, pos) => this.checkRange(buf, pos),
+      assertPresent: () => this.assertPresent(),
+      holds: (uuid) => this.snapshotByUuid(uuid) !== null,
+    });
+  }
 
   private get core(): Core {
     return this.host.core;
@@ -331,115 +306,6 @@ export class Volume {
     yield* chunkRanges(differingChunks(this.core, this.origin, a, b), this.chunkSize, this.originSize);
   }
 
-  /**
-   * A hidden snapshot of `from`, for a snapshot that arrives in pieces (receive): written
-   * with `writeStaged`, then made visible in one commit by `publish`, or dropped by
-   * `discard`. One left by a crash is dropped at the next open, unless it is `incoming`:
-   * a resumable receive, kept (see `partials`) with its progress (`markReceived`).
-   */
-  async stage(from: string, incoming?: Incoming): Promise<Staged> {
-    this.host.access.assertWritable();
-    const leaf = await this.core.change(async () => {
-      const source = this.leafOf(from);
-      this.core.space.require(16);
-      if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
-      return () => {
-        const { versions } = this.core;
-        const leaf = versions.split(source, VersionKind.HIDDEN, '', STAGED_SOURCE, Date.now())[1];
-        if (incoming) {
-          const { name, uuid, created, store, base } = incoming;
-          const from = `${RECEIVING_SOURCE}${compact(store)}.${base === null ? '-' : compact(base)}`;
-          versions.setReceiving(leaf, name, from, Buffer.from(uuid, 'hex'), created.getTime(), 0);
-        }
-        return leaf;
-      };
-    });
-    return { leaf, from };
-  }
-
-  /** A resumable receive's progress: the image bytes from 0 that arrived whole, durable once this returns. */
-  async markReceived(s: Staged, received: number): Promise<void> {
-    this.host.access.assertWritable();
-    await this.core.change(() => {
-      assertStaged(s);
-      const { leaf } = s;
-      return () => this.core.versions.setReceiving(leaf, leaf.name, leaf.source, leaf.uuid, leaf.created, received);
-    });
-  }
-
-  /** The receives into this origin that were cut (or are under way) and are kept, oldest first. */
-  partials(): readonly PartialReceive[] {
-    this.assertPresent();
-    const key = this.core.versions.generation;
-    if (this.partialsKept?.key !== key) this.partialsKept = { key, list: this.findPartials() };
-    return this.partialsKept.list;
-  }
-
-  private findPartials(): PartialReceive[] {
-    const out: PartialReceive[] = [];
-    for (const v of this.core.versions.ofOrigin(this.origin)) {
-      if (v.kind !== VersionKind.HIDDEN || v.state !== VersionState.LIVE || !v.source.startsWith(RECEIVING_SOURCE))
-        continue;
-      const [store, base] = v.source.slice(RECEIVING_SOURCE.length).split('.');
-      out.push({
-        name: v.name,
-        uuid: v.uuid.toString('hex'),
-        created: new Date(v.created),
-        store: expand(store),
-        base: base === '-' ? null : expand(base),
-        received: v.received,
-        staged: { leaf: v, from: '' },
-      });
-    }
-    return out.sort((a, b) => a.staged.leaf.id - b.staged.leaf.id);
-  }
-
-  async readStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
-    this.host.access.assertOpen();
-    this.checkRange(buf, pos);
-    await this.core.gate.withShared(() => this.host.data.readSnapshot(this.origin, s.leaf, buf, pos));
-  }
-
-  async writeStaged(s: Staged, buf: Buffer, pos: number): Promise<void> {
-    this.host.access.assertWritable();
-    this.checkRange(buf, pos);
-    assertStaged(s);
-    await this.core.gate.withShared(() => this.host.data.writeSnapshot(this.origin, s.leaf, buf, pos));
-  }
-
-  /**
-   * The staged snapshot becomes snapshot `id`, with the identity and creation time it
-   * has where it was made; with `becomeOrigin`, a rollback of the origin to it starts in
-   * the same commit. Refused, changing nothing, if `id` or the identity is taken.
-   */
-  async publish(
-    s: Staged,
-    id: string,
-    uuid: string,
-    created: Date,
-    becomeOrigin = false,
-    mayBecomeOrigin: () => void = () => undefined,
-  ): Promise<void> {
-    this.host.access.assertWritable();
-    checkId(id);
-    const show = () => {
-      assertStaged(s);
-      if (becomeOrigin) mayBecomeOrigin(); // asked under the gate, as a rollback's start is
-      if (this.core.versions.snapshot(this.origin, id)) throw new StoreError('EXISTS', `snapshot ${id} already exists`);
-      if (this.snapshotByUuid(uuid)) throw new StoreError('EXISTS', `this store already holds snapshot ${uuid}`);
-      return () => this.core.versions.publish(s.leaf, id, s.from, Buffer.from(uuid, 'hex'), created.getTime());
-    };
-    if (!becomeOrigin) return void (await this.core.change(show));
-    // a rollback's start is a change its owner makes (it sets space aside and starts the job)
-    await this.host.rollback.start(this.origin, () => s.leaf, id, show);
-  }
-
-  /** Drop a staged snapshot: its space returns in the background, as after a delete. */
-  async discard(s: Staged): Promise<void> {
-    await this.core.change(() => () => this.core.versions.markDeleted(s.leaf));
-    this.host.reclaimer.kick();
-  }
-
   // ---- data ------------------------------------------------------------------------
 
   /** Read `buf.length` bytes at `pos` of an image: "origin" or a snapshot id. */
@@ -534,12 +400,5 @@ export class Volume {
     if (!Number.isInteger(pos) || pos < 0 || pos + buf.length > this.originSize) {
       throw StoreError.invalid(`range ${pos}+${buf.length} is outside the image (${this.originSize} bytes)`);
     }
-  }
-}
-
-/** A staged snapshot still hidden and live: not dropped (a receive aborted) nor published meanwhile. */
-function assertStaged(s: Staged): void {
-  if (s.leaf.kind !== VersionKind.HIDDEN || s.leaf.state !== VersionState.LIVE) {
-    throw new StoreError('NOT_FOUND', 'the snapshot being received was dropped or published meanwhile');
   }
 }

@@ -81,7 +81,7 @@ export class Handlers {
         lastError: this.lastError,
         schedules: volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
         sends: this.sends.list(),
-        receives: volume.partials().map((p) => ({ name: p.name, bytes: p.received, token: resumeTokenOf(p) })),
+        receives: volume.staging.partials().map((p) => ({ name: p.name, bytes: p.received, token: resumeTokenOf(p) })),
       }),
       (e) => this.fail('status', e),
     );
@@ -306,7 +306,7 @@ export class Handlers {
         if (path === '/receive')
           return cb(
             0,
-            this.volume.partials().map((p) => p.name),
+            this.volume.staging.partials().map((p) => p.name),
           );
         if (path === '/snapshots')
           return cb(

@@ -17,7 +17,7 @@ import {
 import { ByteRange } from './delta';
 import { ORIGIN_IMAGE, SnapshotInfo, Store, Volume } from '../store';
 import { checkSnapshotId } from '../snapshot-id';
-import type { Incoming, PartialReceive, Staged } from '../volume';
+import type { Incoming, PartialReceive, Staged } from '../staging';
 import { packResumeToken, unpackResumeToken } from '../../format/resume-token';
 
 /** Bytes done and to do, for a progress bar. */
@@ -259,11 +259,11 @@ async function receiveClaimed(
   settle: () => Promise<void>,
 ): Promise<ReceiveSummary> {
   const resumable = reader.formatVersion >= 2;
-  const partial = vol.partials().find((p) => p.uuid === h.snapshot.uuid) ?? null;
+  const partial = vol.staging.partials().find((p) => p.uuid === h.snapshot.uuid) ?? null;
   const target = h.resume ? resumedTarget(vol, h, partial, opts.name) : await freshTarget(vol, h, partial, opts.name);
   const staged =
     target.staged ??
-    (await vol.stage(target.base ? target.base.id : ORIGIN_IMAGE, resumable ? target.incoming : undefined));
+    (await vol.staging.stage(target.base ? target.base.id : ORIGIN_IMAGE, resumable ? target.incoming : undefined));
   let bytes = 0;
   let written = 0;
   let received = target.received; // image bytes from 0 that arrived whole
@@ -274,9 +274,9 @@ async function receiveClaimed(
     // stream over a similar origin, or zeros over zeros, costs no COW space
     const apply = async (data: Buffer, offset: number) => {
       const now = here.subarray(0, data.length);
-      await vol.readStaged(staged, now, offset);
+      await vol.staging.read(staged, now, offset);
       if (!now.equals(data)) {
-        await vol.writeStaged(staged, data, offset);
+        await vol.staging.write(staged, data, offset);
         written += data.length;
       }
       bytes += data.length;
@@ -291,19 +291,19 @@ async function receiveClaimed(
       }
       received = Math.max(received, rec.offset + length);
       if (resumable && (received - checked.at >= CHECKPOINT_BYTES || Date.now() - checked.time >= CHECKPOINT_MS)) {
-        await vol.markReceived(staged, received);
+        await vol.staging.markReceived(staged, received);
         checked = { at: received, time: Date.now() };
       }
       opts.progress?.(reader.position, 0);
     }
     const created = new Date(h.snapshot.created);
-    await vol.publish(staged, target.name, h.snapshot.uuid, created, opts.becomeOrigin, opts.mayBecomeOrigin);
+    await vol.staging.publish(staged, target.name, h.snapshot.uuid, created, opts.becomeOrigin, opts.mayBecomeOrigin);
   } catch (e) {
     const why = StoreError.of(e);
     if (resumable && MENDABLE.has(why.code)) {
       // what arrived was checked record by record: keep it for a resumed send
       try {
-        await vol.markReceived(staged, received);
+        await vol.staging.markReceived(staged, received);
       } catch {
         throw new StoreError(why.code, `${why.message}; what arrived could not be kept either`, { cause: e });
       }
@@ -316,7 +316,7 @@ async function receiveClaimed(
       const head = reader.cut ? `stream cut after ${reader.position} bytes` : why.message;
       throw new StoreError(why.code, `${head}; resume token ${token}`, { cause: e });
     }
-    await vol.discard(staged);
+    await vol.staging.discard(staged);
     await settle(); // the space the staged snapshot took comes back now
     throw new StoreError(why.code, `${why.message}; nothing was received, the store is as it was`, { cause: e });
   }
@@ -411,12 +411,12 @@ export async function abortReceive(store: Store, name: string, origin?: string):
 }
 
 export async function abortPartial(vol: Volume, name: string): Promise<void> {
-  const partial = vol.partials().find((p) => p.name === name);
+  const partial = vol.staging.partials().find((p) => p.name === name);
   if (!partial) throw new StoreError('NOT_FOUND', `no cut receive of ${name} is kept`);
   if (isUnderway(vol, partial.uuid)) {
     throw new StoreError('BUSY', `the receive of ${name} is under way: end its sender first, then drop it`);
   }
-  await vol.discard(partial.staged);
+  await vol.staging.discard(partial.staged);
 }
 
 const ZEROS = Buffer.alloc(MAX_RECORD_DATA);

@@ -232,16 +232,16 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
           const token = /resume token ([A-Za-z0-9_-]+)$/.exec(e.message)?.[1];
           if (!token) {
             // refused before anything was kept: the header itself was cut or damaged
-            expect(dst.store.volume().partials()).toEqual([]);
+            expect(dst.store.volume().staging.partials()).toEqual([]);
             continue;
           }
           if (what.startsWith('cut')) expect(e.message).toMatch(/^stream cut after \d+ bytes; resume token /);
-          expect(dst.store.volume().partials()).toHaveLength(1);
+          expect(dst.store.volume().staging.partials()).toHaveLength(1);
           const rest = await send(src.store, 's2', 's1', token);
           expect(rest.length).toBeLessThanOrEqual(stream.length + 64);
           await receiveSnapshot(dst.store, pieces(rest));
           expect(digest(await image(dst.store, 's2'))).toBe(want);
-          expect(dst.store.volume().partials()).toEqual([]);
+          expect(dst.store.volume().staging.partials()).toEqual([]);
           await dst.store.volume().delete('s2'); // for the next round
         }
       }
@@ -271,7 +271,7 @@ describe.each(SEEDS)('replication, seed %i', (seed) => {
           code: REFUSED,
         });
         expect(await state(dst.store)).toBe(before);
-        expect(dst.store.volume().partials()).toEqual([]);
+        expect(dst.store.volume().staging.partials()).toEqual([]);
       }
       await receiveSnapshot(dst.store, pieces(old));
       expect(digest(await image(dst.store, 's1'))).toBe(digest(await image(src.store, 's1')));
@@ -324,7 +324,7 @@ describe('resuming', () => {
     });
     const before = await state(dst.store);
     await abortReceive(dst.store, 's2');
-    expect(dst.store.volume().partials()).toEqual([]);
+    expect(dst.store.volume().staging.partials()).toEqual([]);
     await expect(abortReceive(dst.store, 's2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await state(dst.store)).not.toBe(before); // its space came back
     // nothing to resume now
@@ -358,7 +358,7 @@ describe('resuming', () => {
         .snapshots()
         .map((x) => x.id),
     ).toEqual(['mine']);
-    expect(dst.volume().partials()).toHaveLength(1);
+    expect(dst.volume().staging.partials()).toHaveLength(1);
     const token = /resume token ([A-Za-z0-9_-]+)$/.exec(e.message)![1];
     // room made: the rest goes in, and the snapshot is the sender's
     await dst.volume().delete('mine');
@@ -401,7 +401,7 @@ describe('resuming', () => {
     await expect(receiveSnapshot(dst.store, pieces(next), { name: 'bad name' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
-    expect(dst.store.volume().partials()).toEqual([]);
+    expect(dst.store.volume().staging.partials()).toEqual([]);
     // the name taken while the stream arrives: dropped, nothing kept
     async function* taking(): AsyncGenerator<Buffer> {
       yield next.subarray(0, next.length - 30);
@@ -412,7 +412,7 @@ describe('resuming', () => {
       code: 'EXISTS',
       message: expect.stringMatching(/nothing was received/),
     });
-    expect(dst.store.volume().partials()).toEqual([]);
+    expect(dst.store.volume().staging.partials()).toEqual([]);
     await src.store.close();
     await dst.store.close();
   });
@@ -435,7 +435,7 @@ describe('resuming', () => {
     expect(
       again
         .volume()
-        .partials()
+        .staging.partials()
         .map((p) => [p.name, p.received]),
     ).toEqual([['s1', 21 * CHUNK]]);
     await receiveSnapshot(again, pieces(await send(src.store, 's1', undefined, token)));
@@ -534,8 +534,8 @@ describe('a receive cut by a crash', () => {
     const rnd = new Random(31);
     const dst = await side(rnd);
     const usedBefore = (await dst.store.idle(), dst.store.status().usedBytes);
-    const staged = await dst.store.volume().stage(ORIGIN_IMAGE);
-    await dst.store.volume().writeStaged(staged, rnd.bytes(3 * CHUNK), 0);
+    const staged = await dst.store.volume().staging.stage(ORIGIN_IMAGE);
+    await dst.store.volume().staging.write(staged, rnd.bytes(3 * CHUNK), 0);
     await dst.store.volume().sync();
     // the process dies here: reopen what the devices hold
     const again = await Store.open(dst.origin, new MemoryDevice(Buffer.from(dst.cow.image())), { commitInterval: 0 });
