@@ -4,6 +4,7 @@ import { promises as fs } from 'fs';
 import { join } from 'path';
 import { StoreError } from '../errors';
 import { parseStatus, StatusInput } from '../control/status';
+import { parseStoreStatus, StoreStatusInput } from '../control/store-status';
 import { progressReporter } from './progress';
 
 function controlPath(mountpoint: string): string {
@@ -34,6 +35,7 @@ async function readAndParse(
   let torn: unknown;
   for (let attempt = 0; attempt < 10; attempt++) {
     text = await readControl(mountpoint);
+    if (text.startsWith('origins ')) throw await namedMount(mountpoint); // the root's store-wide status
     try {
       return { text, status: parseStatus(text) };
     } catch (e) {
@@ -48,18 +50,41 @@ async function readControl(mountpoint: string): Promise<string> {
   try {
     return await fs.readFile(controlPath(mountpoint), 'utf8');
   } catch (e) {
-    const names = await originDirs(mountpoint);
-    if (names) {
-      const choices = names.map((n) => join(mountpoint, n)).join(', ');
-      throw StoreError.invalid(`${mountpoint} is a mount of named origins: give the origin's directory (${choices})`);
-    }
+    if (await originDirs(mountpoint)) throw await namedMount(mountpoint);
     throw StoreError.invalid(`${mountpoint} is not a snapfuse mount (${(e as NodeJS.ErrnoException).code})`);
+  }
+}
+
+async function namedMount(mountpoint: string): Promise<StoreError> {
+  const choices = ((await originDirs(mountpoint)) ?? []).map((n) => join(mountpoint, n)).join(', ');
+  return StoreError.invalid(`${mountpoint} is a mount of named origins: give the origin's directory (${choices})`);
+}
+
+/** The store-wide status at the root of a mount of named origins, or null if `mountpoint` is not one. */
+export async function rootStatus(mountpoint: string): Promise<StoreStatusInput | null> {
+  const text = await fs.readFile(controlPath(mountpoint), 'utf8').catch(() => '');
+  if (!text.startsWith('origins ')) return null;
+  return parseStoreStatus(text);
+}
+
+/** `create <id>` or `delete <id>` of every origin, at the root of a mount of named origins. */
+export async function writeRootCommand(mountpoint: string, command: string): Promise<void> {
+  try {
+    await fs.writeFile(controlPath(mountpoint), `${command}\n`);
+  } catch (e) {
+    const last = (await rootStatus(mountpoint))?.lastError;
+    throw new StoreError(
+      'FAILED',
+      last ? `${last.message} (${last.errno})` : `${command}: ${(e as NodeJS.ErrnoException).code}`,
+    );
   }
 }
 
 /** The origins of a mount of named origins (each a directory with its control file), or null. */
 export async function originDirs(mountpoint: string): Promise<string[] | null> {
-  const entries = await fs.readdir(mountpoint, { withFileTypes: true }).catch(() => null);
+  const all = await fs.readdir(mountpoint, { withFileTypes: true }).catch(() => null);
+  // the root of a mount of named origins has its own control file beside their directories
+  const entries = all?.filter((e) => !(e.name === 'control' && e.isFile()));
   if (!entries?.length || entries.some((e) => !e.isDirectory())) return null;
   const names = entries.map((e) => e.name).sort();
   const controls = await Promise.all(names.map((n) => fs.stat(controlPath(join(mountpoint, n))).catch(() => null)));

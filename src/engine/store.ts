@@ -31,6 +31,7 @@ import {
 } from './origin-checks';
 import { Volume, VolumeHost } from './volume';
 import { STAGED_SOURCE } from './staging';
+import { checkSnapshotId, ORIGIN_IMAGE } from './snapshot-id';
 
 export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
 export { Volume } from './volume';
@@ -303,6 +304,41 @@ export class Store {
     });
     debug('removing origin %s (%d)', name, origin);
     await device?.close();
+    this.reclaimer.kick();
+  }
+
+  // ---- snapshots of every origin at once (a consistency group) -----------------------
+
+  /**
+   * A snapshot `id` of every origin, in one commit, so that data spread over several
+   * origins (a database's data and its log) is caught at one instant. If any origin has a
+   * snapshot `id` already, EEXIST and nothing changes.
+   */
+  async createGroup(id: string, schedule = ''): Promise<void> {
+    this.assertWritable();
+    checkSnapshotId(id);
+    const volumes = this.volumes();
+    for (const v of volumes) await this.rollback.done(v.origin);
+    await this.core.change(async () => {
+      const edits: Array<() => string> = [];
+      for (const v of volumes) edits.push(await v.prepareCreate(id, ORIGIN_IMAGE, schedule));
+      return () => void edits.forEach((edit) => edit());
+    });
+    debug('took %s of %d origins', id, volumes.length);
+  }
+
+  /** Snapshot `id` of every origin that has one vanishes, in one commit; NOT_FOUND if none has. */
+  async deleteGroup(id: string): Promise<void> {
+    this.assertWritable();
+    checkSnapshotId(id);
+    await this.core.change(() => {
+      const { versions } = this.core;
+      const gone = this.volumes()
+        .map((v) => versions.snapshot(v.origin, id))
+        .filter((v) => v !== undefined);
+      if (gone.length === 0) throw new StoreError('NOT_FOUND', `no origin has a snapshot ${id}`);
+      return () => gone.forEach((v) => versions.markDeleted(v));
+    });
     this.reclaimer.kick();
   }
 

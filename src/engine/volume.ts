@@ -193,21 +193,29 @@ export class Volume {
     this.host.access.assertWritable();
     if (id !== undefined) checkId(id);
     if (from === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
-    return this.core.change(async () => {
-      const { versions } = this.core;
-      this.assertPresent();
-      const name = id ?? this.nextFreeId();
-      if (versions.snapshot(this.origin, name)) throw new StoreError('EXISTS', `snapshot ${name} already exists`);
-      const source = this.leafOf(from);
-      this.core.space.require(16);
-      // a snapshot of the origin holds what the origin holds now: make that durable
-      // first, or a crash could take back a write the snapshot already shows
-      if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
-      return () => {
-        versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
-        return name;
-      };
-    });
+    return this.core.change(() => this.prepareCreate(id, from, schedule));
+  }
+
+  /**
+   * The checks of a create, under the gate (a throw changes nothing), and the edit that
+   * makes it: for `create`, and for a store's snapshot of every origin in one commit.
+   */
+  async prepareCreate(id: string | undefined, from: string, schedule: string): Promise<() => string> {
+    const { versions } = this.core;
+    this.assertPresent();
+    const name = id ?? this.nextFreeId();
+    if (versions.snapshot(this.origin, name)) {
+      throw new StoreError('EXISTS', `snapshot ${name} already exists${this.name ? ` in origin ${this.name}` : ''}`);
+    }
+    const source = this.leafOf(from);
+    this.core.space.require(16);
+    // a snapshot of the origin holds what the origin holds now: make that durable
+    // first, or a crash could take back a write the snapshot already shows
+    if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
+    return () => {
+      versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
+      return name;
+    };
   }
 
   /** The snapshot vanishes now; its space returns in the background. */

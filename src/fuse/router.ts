@@ -6,19 +6,29 @@
 //
 // Each origin's control file takes the same commands and shows the same status as a
 // store of one origin's, for that origin: its size, snapshots, space and schedules; the
-// store's space and reclaim are shared.
+// store's space and reclaim are shared. The root has a control file of its own: it takes
+// `create <id>` and `delete <id>` for every origin at once (one commit: a consistency
+// group), and shows the store-wide status (control/store-status.ts).
 import { constants as osConstants } from 'os';
 import type { Operations } from 'fuse-native';
 import { Store } from '../engine/store';
 import { guard } from './guard';
 import { Handlers } from './handlers';
+import { StoreError } from '../errors';
+import { parseCommand, MAX_COMMAND_BYTES } from '../control/command';
+import { formatStoreStatus } from '../control/store-status';
+import type { Fault } from '../engine/faults';
 
 const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
 const S_IFDIR = 0o040000;
+/** Operations answered 0 at the root: nothing to do there. */
+const HARMLESS = new Set<keyof Operations>(['release', 'flush', 'fsync', 'utimens']);
 
 export class StoreHandlers {
   private readonly views = new Map<string, Handlers>();
   private readonly mounted = new Date();
+  private lastError: Fault | null = null; // of the root control's commands
+  private rootText: Buffer = Buffer.alloc(0); // the root status, as of its last stat
 
   constructor(private readonly store: Store) {
     for (const v of store.volumes()) this.views.set(v.name, new Handlers(v));
@@ -63,6 +73,7 @@ export class StoreHandlers {
         const m = /^\/([^/]+)(\/.*)?$/.exec(path);
         const target = m && ops.get(m[1]);
         if (target) return (target[op] as (...args: unknown[]) => void)(m[2] ?? '/', ...rest);
+        if (path === '/control') return this.rootControl(op, rest, cb);
         if (path !== '/') return cb(E('ENOENT'));
         // the space is the store's: any origin's answer is the root's
         if (op === 'statfs') return any.statfs!('/', cb as never);
@@ -71,6 +82,86 @@ export class StoreHandlers {
     const out: Record<string, unknown> = {};
     for (const op of Object.keys(any)) out[op] = route(op as keyof Operations);
     return guard(out as Operations, (op, path, e) => this.fail(`${op} ${path}`, e));
+  }
+
+  /** The store-wide status, made now. */
+  private storeStatus(): Buffer {
+    const s = this.store.status();
+    const origins = this.store.volumes().map((v) => ({ name: v.name, size: v.originSize, snapshots: v.snapshotCount }));
+    const newest = [this.lastError, this.store.faults.last].reduce<Fault | null>(
+      (a, b) => (b && (!a || b.at > a.at) ? b : a),
+      null,
+    );
+    const text = formatStoreStatus({
+      origins,
+      usedBytes: s.usedBytes,
+      totalBytes: s.totalBytes,
+      freeBytes: s.freeBytes,
+      reclaim: s.reclaim,
+      lastError: newest,
+      daemon: process.pid,
+    });
+    return Buffer.from(text);
+  }
+
+  /** The root's control file: the store-wide status; `create <id>` or `delete <id>` of every origin. */
+  private rootControl(op: keyof Operations, args: unknown[], cb: (r: number, ...more: unknown[]) => void): void {
+    switch (op) {
+      case 'getattr':
+        this.rootText = this.storeStatus(); // the length a read will see
+        return cb(0, {
+          mode: 0o100600,
+          size: this.rootText.length,
+          nlink: 1,
+          uid: process.getuid?.() ?? 0,
+          gid: process.getgid?.() ?? 0,
+          atime: this.mounted,
+          mtime: new Date(),
+          ctime: this.mounted,
+        });
+      case 'open':
+        this.rootText = this.storeStatus();
+        return cb(0, 1);
+      case 'read': {
+        const [, buf, len, pos] = args as [number, Buffer, number, number];
+        const text = this.rootText;
+        return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
+      }
+      case 'write': {
+        const [, buf, len] = args as [number, Buffer, number];
+        if (len >= MAX_COMMAND_BYTES) return cb(E('EINVAL'));
+        const input = Buffer.from(buf.subarray(0, len));
+        this.groupCommand(input).then(
+          () => cb(len),
+          (e: unknown) => {
+            const err = StoreError.of(e);
+            this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
+            cb(-(osConstants.errno[err.errno as keyof typeof osConstants.errno] ?? osConstants.errno.EIO));
+          },
+        );
+        return;
+      }
+      case 'truncate':
+      case 'ftruncate':
+        return cb(0);
+      default:
+        return cb(HARMLESS.has(op) ? 0 : E('EPERM'));
+    }
+  }
+
+  /** `create <id>` or `delete <id>` for every origin at once, in one commit. */
+  private async groupCommand(input: Buffer): Promise<void> {
+    const cmd = parseCommand(input);
+    if (cmd.op === 'create' && cmd.id !== undefined && cmd.from === undefined) {
+      await this.store.createGroup(cmd.id);
+    } else if (cmd.op === 'delete') {
+      const open = [...this.views].filter(([, h]) => h.isOpen(cmd.id)).map(([name]) => name);
+      if (open.length) throw new StoreError('BUSY', `snapshot ${cmd.id} is open in origin ${open.join(', ')}`);
+      await this.store.deleteGroup(cmd.id);
+    } else {
+      throw StoreError.invalid("the root's control takes create <id> and delete <id> (of every origin at once)");
+    }
+    this.lastError = null;
   }
 
   /** The root of a store of named origins: a directory of their directories. */
@@ -88,20 +179,15 @@ export class StoreHandlers {
           ctime: this.mounted,
         });
       case 'readdir':
-        return cb(0, [...this.views.keys()]);
+        return cb(0, ['control', ...this.views.keys()]);
       case 'open':
       case 'read':
       case 'write':
       case 'truncate':
       case 'ftruncate':
         return cb(E('EISDIR'));
-      case 'release':
-      case 'flush':
-      case 'fsync':
-      case 'utimens':
-        return cb(0);
       default:
-        return cb(E('EPERM'));
+        return cb(HARMLESS.has(op) ? 0 : E('EPERM'));
     }
   }
 }

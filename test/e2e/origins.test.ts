@@ -5,6 +5,7 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { canMount, CLI, until, World } from '../helpers/e2e';
+import { parseStoreStatus } from '../../src/control/store-status';
 
 const MiB = 2 ** 20;
 const d = canMount ? describe : describe.skip;
@@ -38,7 +39,7 @@ d('several origins in one store', () => {
     w.ok('format', cow, '--origin', `a=${disks.a}`, '--origin', `b=${disks.b}`);
     w.ok('mount', cow, mnt);
     w.track(mnt);
-    expect(readdirSync(mnt).sort()).toEqual(['a', 'b']);
+    expect(readdirSync(mnt).sort()).toEqual(['a', 'b', 'control']);
     expect(readdirSync(join(mnt, 'a')).sort()).toEqual([
       'control',
       'diff',
@@ -71,7 +72,9 @@ d('several origins in one store', () => {
     // at the root: every origin's list; a command needs the origin's directory
     expect(w.ok('list', mnt)).toMatch(/^origin a\nID .*\nbefore .*\n[^]*^origin b\nID .*\nbefore /m);
     expect(Object.keys(JSON.parse(w.ok('list', mnt, '--json')))).toEqual(['a', 'b']);
-    expect(w.snapfuse('create', mnt, 'x').stderr).toMatch(/a mount of named origins: give the origin's directory/);
+    expect(w.snapfuse('rollback', mnt, 'before').stderr).toMatch(
+      /a mount of named origins: give the origin's directory/,
+    );
 
     // a rollback of a leaves b as it is
     w.ok('rollback', join(mnt, 'a'), 'before', '--wait');
@@ -96,7 +99,7 @@ d('several origins in one store', () => {
     w.ok('add-origin', cow, `c=${c}`);
     w.ok('mount', cow, mnt);
     w.track(mnt);
-    expect(readdirSync(mnt).sort()).toEqual(['a', 'c']);
+    expect(readdirSync(mnt).sort()).toEqual(['a', 'c', 'control']);
     expect(status(join(mnt, 'a'))).toMatch(/^snapshots 1$/m);
     expect(status(join(mnt, 'c'))).toMatch(/^origin-size 16777216$/m);
     w.umount(mnt);
@@ -134,4 +137,45 @@ d('several origins in one store', () => {
     // a store of named origins is not mounted as a store of one
     expect(w.snapfuse('mount', w.path('disk-a.img'), cow, mnt).stderr).toMatch(/store of named origins \(a, c\)/);
   }, 60_000);
+
+  test('one snapshot of every origin at once, at the root: one commit, refused whole, deleted together', () => {
+    const [x, y] = [w.file('group-x.img', 8 * MiB), w.file('group-y.img', 8 * MiB)];
+    const cow = w.file('group.cow', 32 * MiB);
+    const mnt = w.path('group');
+    mkdirSync(mnt);
+    w.ok('format', cow, '--origin', `x=${x}`, '--origin', `y=${y}`);
+    w.ok('mount', cow, mnt);
+    w.track(mnt);
+    writeFileSync(join(mnt, 'x/origin.img'), Buffer.alloc(MiB, 1), { flag: 'r+' });
+    writeFileSync(join(mnt, 'y/origin.img'), Buffer.alloc(MiB, 2), { flag: 'r+' });
+
+    writeFileSync(join(mnt, 'control'), 'create g1\n');
+    const root = parseStoreStatus(readFileSync(join(mnt, 'control'), 'utf8'));
+    expect(root.origins).toEqual([
+      { name: 'x', size: 8 * MiB, snapshots: 1 },
+      { name: 'y', size: 8 * MiB, snapshots: 1 },
+    ]);
+    expect(root.daemon).toBeGreaterThan(0);
+    const created = (dir: string) => /\nsnapshot g1 origin (\S+) /.exec(status(join(mnt, dir)))?.[1];
+    expect(created('x')).toBe(created('y'));
+    expect(
+      readFileSync(join(mnt, 'x/snapshots/g1.img'))
+        .subarray(0, MiB)
+        .every((b) => b === 1),
+    ).toBe(true);
+
+    // through the CLI; a name one origin has is refused, and nothing changes
+    expect(w.ok('create', mnt, 'g2').trim()).toBe('g2');
+    w.ok('create', join(mnt, 'y'), 'only-y');
+    const refused = w.snapfuse('create', mnt, 'only-y');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/snapshot only-y already exists in origin y/);
+    expect(status(join(mnt, 'x'))).not.toMatch(/snapshot only-y /);
+    expect(() => writeFileSync(join(mnt, 'control'), 'rollback g1\n')).toThrow(/EINVAL/);
+
+    w.ok('delete', mnt, 'g1');
+    for (const dir of ['x', 'y']) expect(status(join(mnt, dir))).not.toMatch(/snapshot g1 /);
+    expect(w.ok('list', mnt)).toMatch(/origin x[\s\S]*g2[\s\S]*origin y[\s\S]*g2/);
+    w.umount(mnt);
+  });
 });

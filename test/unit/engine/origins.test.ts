@@ -252,3 +252,47 @@ describe('adding and removing origins', () => {
     await store.close();
   });
 });
+
+describe('a snapshot of every origin at once', () => {
+  test('one commit for all; refused whole if any origin has the name; deleted together', async () => {
+    const { cow, files, open } = await twoOrigins();
+    const store = await open();
+    const [a, b] = [store.volume('a'), store.volume('b')];
+    await a.write('origin', Buffer.alloc(CHUNK, 0x11), 0);
+    await b.write('origin', Buffer.alloc(CHUNK, 0x22), 0);
+    const commits = store.status().commits;
+    await store.createGroup('g1');
+    expect(store.status().commits - commits).toBeLessThanOrEqual(3); // the origins' syncs, then the group's one
+    const at = (v: typeof a) =>
+      v
+        .snapshots()
+        .find((s) => s.id === 'g1')!
+        .created.getTime();
+    expect(at(a)).toBe(at(b));
+    // the group sees what each origin held at that instant
+    await a.write('origin', Buffer.alloc(CHUNK, 0x33), 0);
+    const seen = Buffer.alloc(CHUNK);
+    await a.read('g1', seen, 0);
+    expect(seen.every((x) => x === 0x11)).toBe(true);
+
+    // a name one origin has already: refused, and nothing changed in the other
+    await b.create('only-b');
+    await expectCode('EXISTS', store.createGroup('only-b'));
+    expect(a.snapshot('only-b')).toBeNull();
+    await expect(store.createGroup('only-b')).rejects.toThrow(/snapshot only-b already exists in origin b/);
+
+    await store.deleteGroup('g1');
+    expect([a.snapshot('g1'), b.snapshot('g1')]).toEqual([null, null]);
+    await expectCode('NOT_FOUND', store.deleteGroup('g1'));
+    await store.deleteGroup('only-b'); // where it exists
+    expect(b.snapshot('only-b')).toBeNull();
+    await store.idle();
+    expect(await checkStore(store.internals)).toEqual([]);
+    await store.close();
+
+    // durable: a reopen sees the same
+    const again = await Store.open(opener(files), new MemoryDevice(cow.image()), { commitInterval: 0 });
+    expect(again.volumes().map((v) => v.snapshots().map((s) => s.id))).toEqual([[], []]);
+    await again.close();
+  });
+});

@@ -1,0 +1,36 @@
+// The root control's store-wide status: the text, exactly; it reads back to what was
+// written; text that is not one is refused.
+import { formatStoreStatus, parseStoreStatus, StoreStatusInput } from '../../../src/control/store-status';
+import { refusal } from './helpers';
+
+const sample: StoreStatusInput = {
+  origins: [
+    { name: 'data', size: 1 << 30, snapshots: 3 },
+    { name: 'log', size: 1 << 28, snapshots: 3 },
+  ],
+  usedBytes: 4096,
+  totalBytes: 2 ** 31,
+  freeBytes: 2 ** 31 - 4096,
+  reclaim: 0.42,
+  lastError: { errno: 'EEXIST', message: 'snapshot g1 already exists in origin log' },
+  daemon: 4242,
+};
+
+describe('store status', () => {
+  test('the text, and back', () => {
+    const text = formatStoreStatus(sample);
+    expect(text).toBe(
+      'origins 2\norigin data 1073741824 3\norigin log 268435456 3\nstore 4096 2147483648 2147479552\n' +
+        'reclaim 42%\nerror EEXIST snapshot g1 already exists in origin log\ndaemon 4242\n',
+    );
+    expect(parseStoreStatus(text)).toEqual(sample);
+    const idle = { ...sample, origins: [], reclaim: null, lastError: null, daemon: null };
+    expect(parseStoreStatus(formatStoreStatus(idle))).toEqual(idle);
+  });
+
+  test('what is not a store status is refused', () => {
+    for (const bad of ['', 'origin-size 4096\n', formatStoreStatus(sample).replace('origin log', 'origin Log')]) {
+      expect(refusal(() => parseStoreStatus(bad)).code).toBe('INVALID_ARGUMENT');
+    }
+  });
+});
