@@ -69,15 +69,12 @@ export async function rootStatus(mountpoint: string): Promise<StoreStatusInput |
 
 /** `create <id>` or `delete <id>` of every origin, at the root of a mount of named origins. */
 export async function writeRootCommand(mountpoint: string, command: string): Promise<void> {
-  try {
-    await fs.writeFile(controlPath(mountpoint), `${command}\n`);
-  } catch (e) {
-    const last = (await rootStatus(mountpoint))?.lastError;
-    throw new StoreError(
-      'FAILED',
-      last ? `${last.message} (${last.errno})` : `${command}: ${(e as NodeJS.ErrnoException).code}`,
-    );
-  }
+  await writeCommand(mountpoint, command, async () => (await rootStatus(mountpoint))?.lastError ?? null);
+}
+
+/** Is `path` a directory: the form in which a command names a mount (or one origin's directory in it)? */
+export async function isDirectory(path: string): Promise<boolean> {
+  return (await fs.stat(path).catch(() => null))?.isDirectory() ?? false;
 }
 
 /** The origins of a mount of named origins (each a directory with its control file), or null. */
@@ -100,12 +97,16 @@ export async function controlCommand(mountpoint: string, command: string): Promi
  * Write one command to a mount whose status was just read (so it is one of ours). A
  * refused command fails with the status's error line, which says why.
  */
-export async function writeCommand(mountpoint: string, command: string): Promise<void> {
+export async function writeCommand(
+  mountpoint: string,
+  command: string,
+  lastError = async () => (await mountStatus(mountpoint)).lastError, // where the refusal's reason is
+): Promise<void> {
   try {
     await fs.writeFile(controlPath(mountpoint), `${command}\n`);
   } catch (e) {
     const errno = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    const last = (await mountStatus(mountpoint)).lastError;
+    const last = await lastError();
     throw new StoreError('FAILED', last ? `${last.message} (${last.errno})` : `${command}: ${errno}`);
   }
 }

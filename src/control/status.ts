@@ -59,13 +59,13 @@ export interface StatusInput {
 // ---------------------------------------------------------------------------
 // formatting
 
-function byteCount(name: string, n: number): string {
+export function byteCount(name: string, n: number): string {
   if (!Number.isSafeInteger(n) || n < 0) throw StoreError.invalid(`status: ${name} is not a byte count: ${n}`);
   return String(n);
 }
 
 /** 0..1 → integer percent, floored. The epsilon keeps p/100 at p despite float error. */
-function percent(fraction: number): string {
+export function percent(fraction: number): string {
   if (Number.isNaN(fraction)) throw StoreError.invalid('status: progress is not a number');
   const p = Math.floor(fraction * 100 + 1e-9);
   return `${Math.min(100, Math.max(0, p))}%`;
@@ -123,7 +123,7 @@ function token(text: string): string {
   return text;
 }
 
-function errorLine(e: StatusInput['lastError']): string {
+export function errorLine(e: StatusInput['lastError']): string {
   if (e === null) return `error ${NONE}`;
   if (!ERRNO_WORD.test(e.errno)) throw StoreError.invalid(`status: invalid errno ${quote(e.errno)}`);
   const message = printable(e.message, ' ');
@@ -211,13 +211,13 @@ class StatusReader {
   }
 }
 
-function readCount(text: string): number {
+export function readCount(text: string): number {
   const n = /^(0|[1-9][0-9]*)$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n)) throw StoreError.invalid(`status: not a byte count: ${quote(text)}`);
   return n;
 }
 
-function readPercent(text: string): number {
+export function readPercent(text: string): number {
   const m = /^(100|[1-9]?[0-9])%$/.exec(text);
   if (m === null) throw StoreError.invalid(`status: not a percentage: ${quote(text)}`);
   return Number(m[1]) / 100;
@@ -256,7 +256,7 @@ function readRollback(f: string[]): StatusInput['rollback'] {
   return { id: readId(f[0]), done: readPercent(f[1]) };
 }
 
-function readError(rest: string): StatusInput['lastError'] {
+export function readError(rest: string): StatusInput['lastError'] {
   if (rest === NONE) return null;
   const space = rest.indexOf(' ');
   const errno = space < 0 ? rest : rest.slice(0, space);

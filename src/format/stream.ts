@@ -134,29 +134,19 @@ export async function peekHeader(
   source: AsyncIterable<Buffer>,
 ): Promise<{ header: StreamHeader; head: Buffer; rest: AsyncIterator<Buffer> }> {
   const rest = source[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
-  const need = async (n: number) => {
-    while (head.length < n) {
-      const next = await rest.next();
-      if (next.done) throw bad(`it ends inside the header at byte ${head.length} (cut short?)`);
-      head = Buffer.concat([head, next.value]);
-    }
+  const pulled: Buffer[] = [];
+  // the reader's own checks, on chunks that are kept as they are pulled
+  const keeping: AsyncIterable<Buffer> = {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const n = await rest.next();
+        if (!n.done) pulled.push(n.value);
+        return n;
+      },
+    }),
   };
-  await need(16);
-  if (!head.subarray(0, 8).equals(STREAM_MAGIC)) {
-    throw new StoreError('BAD_STREAM', 'not a snapfuse stream (no SNAPFSTR magic at its start)');
-  }
-  const length = head.readUInt32LE(12);
-  if (length > MAX_HEADER) throw bad(`a header of ${length} bytes`);
-  await need(16 + length);
-  let header: StreamHeader;
-  try {
-    header = JSON.parse(head.toString('utf8', 16, 16 + length));
-  } catch {
-    throw bad('its header is not JSON');
-  }
-  if (!header?.snapshot?.uuid) throw bad('its header lacks the snapshot');
-  return { header, head, rest };
+  const header = await new StreamReader(keeping).readHeader();
+  return { header, head: Buffer.concat(pulled), rest };
 }
 
 /** Exact reads from a stream of Buffers (stdin, a pipe). */

@@ -32,7 +32,7 @@ import { formatSendPlan } from '../control/send-plan';
 import { abortPartial, planSend, resumeTokenOf } from '../engine/tools/replication';
 import { isSnapshotId } from '../control/words';
 import { StatusText } from './status-text';
-import { MadeFiles } from './made-files';
+import { MadeFiles, readText } from './made-files';
 import { Sends } from './sends';
 import { Receives } from './receives';
 import { errnoOf, guard } from './guard';
@@ -343,9 +343,13 @@ export class Handlers {
           if ((flags & O_ACCMODE) !== constants.O_WRONLY) return cb(E('EACCES'));
           // a rollback's start is refused while the origin is open: so is one that a receive would
           // start (asked again as it starts, at the end of the stream)
-          if (node.becomeOrigin && this.isOpen(ORIGIN_IMAGE)) {
-            this.lastError = { errno: 'EBUSY', message: 'the origin is open', at: Date.now() };
-            return cb(E('EBUSY'));
+          if (node.becomeOrigin) {
+            try {
+              this.assertOriginClosed();
+            } catch (e) {
+              this.fail('receive', e);
+              return cb(errnoOf(e));
+            }
           }
           const fd = this.nextFd++;
           this.receives.open(fd, node.name, node.becomeOrigin);
@@ -376,8 +380,7 @@ export class Handlers {
         const node = this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'control') {
-          const text = this.status.bytes();
-          return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
+          return cb(readText(this.status.bytes(), buf, len, pos));
         }
         if (node.kind === 'diff' || node.kind === 'send') return cb(this.made.read(path, buf, len, pos));
         if (node.kind === 'receive') return cb(E('EACCES'));

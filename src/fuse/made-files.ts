@@ -5,6 +5,11 @@
 // every read of it (cat reads again at the end, after a stat) sees one text, not pieces
 // of two.
 
+/** A read of `len` bytes at `pos` of `text` into a FUSE buffer: the count, 0 at its end. */
+export function readText(text: Buffer, buf: Buffer, len: number, pos: number): number {
+  return pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len));
+}
+
 /** Texts kept that no one has open: the oldest goes first. */
 const KEPT = 16;
 
@@ -42,7 +47,6 @@ export class MadeFiles {
   /** Copy the text's bytes at `pos` into `buf`; the count, 0 at its end. */
   read(path: string, buf: Buffer, len: number, pos: number): number {
     const text = this.texts.get(path);
-    if (!text || pos >= text.length) return 0;
-    return text.copy(buf, 0, pos, Math.min(text.length, pos + len));
+    return text ? readText(text, buf, len, pos) : 0;
   }
 }

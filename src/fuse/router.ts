@@ -12,7 +12,8 @@
 import { constants as osConstants } from 'os';
 import type { Operations } from 'fuse-native';
 import { Store } from '../engine/store';
-import { guard } from './guard';
+import { errnoOf, guard } from './guard';
+import { readText } from './made-files';
 import { Handlers } from './handlers';
 import { StoreError } from '../errors';
 import { parseCommand, MAX_COMMAND_BYTES } from '../control/command';
@@ -124,8 +125,7 @@ export class StoreHandlers {
         return cb(0, 1);
       case 'read': {
         const [, buf, len, pos] = args as [number, Buffer, number, number];
-        const text = this.rootText;
-        return cb(pos >= text.length ? 0 : text.copy(buf, 0, pos, Math.min(text.length, pos + len)));
+        return cb(readText(this.rootText, buf, len, pos));
       }
       case 'write': {
         const [, buf, len] = args as [number, Buffer, number];
@@ -136,7 +136,7 @@ export class StoreHandlers {
           (e: unknown) => {
             const err = StoreError.of(e);
             this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
-            cb(-(osConstants.errno[err.errno as keyof typeof osConstants.errno] ?? osConstants.errno.EIO));
+            cb(errnoOf(err));
           },
         );
         return;

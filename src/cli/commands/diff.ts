@@ -7,7 +7,7 @@ import { StoreError } from '../../errors';
 import { StoreFiles } from '../../engine/open-files';
 import { ORIGIN_IMAGE } from '../../engine/store';
 import { formatRanges, parseRanges } from '../../control/diff';
-import { mountStatus } from '../control-client';
+import { isDirectory, mountStatus } from '../control-client';
 import { withStore } from '../offline-store';
 import { chosenOrigin, ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';
 import { defineCommand, UsageError } from '../usage';
@@ -42,10 +42,6 @@ export const diffCommand = defineCommand({
     else process.stdout.write(formatRanges(d.ranges));
   },
 });
-
-async function isDirectory(path: string): Promise<boolean> {
-  return (await fs.stat(path).catch(() => null))?.isDirectory() ?? false;
-}
 
 export interface DiffResult {
   from: string;

@@ -11,7 +11,7 @@ import { isNamedStore, StoreFiles } from '../../engine/open-files';
 import { abortReceive, receiveSnapshot, ReceiveSummary } from '../../engine/tools/replication';
 import { peekHeader } from '../../format/stream';
 import { unpackResumeToken } from '../../format/resume-token';
-import { mountStatus } from '../control-client';
+import { isDirectory, mountStatus } from '../control-client';
 import { withStore } from '../offline-store';
 import { streamProgress } from '../progress';
 import { mebibytes } from '../sizes';
@@ -67,13 +67,17 @@ export const receiveCommand = defineCommand({
   },
 });
 
+function refuseTerminalStdin(): void {
+  if (process.stdin.isTTY) throw StoreError.invalid('no stream on stdin: pipe `snapfuse send` into it');
+}
+
 export async function runReceive(
   files: StoreFiles,
   origin: string | undefined,
   name: string | undefined,
   becomeOrigin: boolean,
 ): Promise<ReceiveSummary> {
-  if (process.stdin.isTTY) throw StoreError.invalid('no stream on stdin: pipe `snapfuse send` into it');
+  refuseTerminalStdin();
   const bar = streamProgress('receive', false);
   try {
     return await withStore(files, false, async ({ store }) => {
@@ -102,17 +106,13 @@ export function describeReceive(r: ReceivedHere, becomeOrigin: boolean): string 
 /** What a receive says it did; through a mount, the bytes written are the daemon's to know. */
 type ReceivedHere = Omit<ReceiveSummary, 'written'> & { written?: number };
 
-async function isDirectory(path: string): Promise<boolean> {
-  return (await fs.stat(path).catch(() => null))?.isDirectory() ?? false;
-}
-
 /**
  * Receive into a mount: the header read ahead names the snapshot (a resumed stream, the
  * cut receive it continues), then the whole stream goes into receive/<name>, and its
  * fsync answers: a refusal's message (a resume token, if any) is the status's error.
  */
 export async function runReceiveMounted(dir: string, wanted: string | undefined, becomeOrigin: boolean) {
-  if (process.stdin.isTTY) throw StoreError.invalid('no stream on stdin: pipe `snapfuse send` into it');
+  refuseTerminalStdin();
   const status = await mountStatus(dir); // a clear error when this is no mount of ours
   const { header, head, rest } = await peekHeader(process.stdin);
   const kept = (status.receives ?? []).find((r) => unpackResumeToken(r.token).snapshot === header.snapshot.uuid);

@@ -9,7 +9,7 @@ import { StoreError } from '../../errors';
 import { StoreFiles } from '../../engine/open-files';
 import { resumeOffset, sendSnapshot, SendSummary, writeStream } from '../../engine/tools/replication';
 import { parseSendPlan } from '../../control/send-plan';
-import { mountStatus } from '../control-client';
+import { isDirectory, mountStatus } from '../control-client';
 import { withStore } from '../offline-store';
 import { streamProgress } from '../progress';
 import { chosenOrigin, ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';
@@ -73,10 +73,6 @@ function stdoutSink(): (buf: Buffer) => Promise<void> {
         else resolve();
       });
     });
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return (await fs.stat(path).catch(() => null))?.isDirectory() ?? false;
 }
 
 function refuseTerminal(): void {

@@ -97,27 +97,29 @@ export class Rollback {
    */
   async start(origin: number, target: () => Version, id: string, alongside?: () => Edit<void>): Promise<void> {
     const { core } = this;
-    let space: Reservation | null = null;
+    // set aside in the change's checks; given back if the change fails
+    let space: Reservation | undefined;
     try {
-      await core.change(async () => {
+      space = await core.change(async () => {
         const source = target();
         const also = alongside?.();
         if (this.job) throw new StoreError('BUSY', 'a rollback is already running');
         // held origin writes have not found their chunks yet: the job must see their copies
         await this.data.writeBack.drain();
-        space = core.space.reserveChunks(await this.data.countCowChunks(origin, source));
+        const reserved = (space = core.space.reserveChunks(await this.data.countCowChunks(origin, source)));
         core.space.require(16);
         return async () => {
           await also?.();
           const [, hidden] = core.versions.split(source, VersionKind.HIDDEN, '', id, Date.now());
           this.record.set({ source: hidden.id, origin, cursor: 0 });
+          return reserved;
         };
       });
     } catch (e) {
-      (space as Reservation | null)?.release();
+      space?.release();
       throw e;
     }
-    this.run(space!);
+    this.run(space);
   }
 
   /** Stop after the current batch (close); the next open resumes from the committed cursor. */
