@@ -123,6 +123,18 @@ function token(text: string): string {
   return text;
 }
 
+/** `schedule <name> <interval> <keep> <next>`: a schedule and when it takes its next snapshot. */
+export function scheduleLine(x: ScheduleStatus): string {
+  return `schedule ${scheduleName(x.name)} ${formatInterval(x.every)} ${x.keep} ${timestamp(x.next)}`;
+}
+
+/** A schedule line's fields after its key, read back. */
+export function readScheduleLine(fields: string[]): ScheduleStatus {
+  const [name, every, keep, next] = fields;
+  if (next === undefined) throw StoreError.invalid('status: too few fields in a schedule line');
+  return { name: scheduleName(name), every: parseInterval(every), keep: readCount(keep), next: readTimestamp(next) };
+}
+
 export function errorLine(e: StatusInput['lastError']): string {
   if (e === null) return `error ${NONE}`;
   if (!ERRNO_WORD.test(e.errno)) throw StoreError.invalid(`status: invalid errno ${quote(e.errno)}`);
@@ -159,9 +171,7 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
         : `space ${[s.space.data, s.space.exclusive, s.space.shared, s.space.unread].map((n) => byteCount('space', n)).join(' ')}`,
       `accounting ${s.accounting === null ? NONE : percent(s.accounting)}`,
       `schedules ${s.schedules.length}`,
-      ...s.schedules.map(
-        (x) => `schedule ${scheduleName(x.name)} ${formatInterval(x.every)} ${x.keep} ${timestamp(x.next)}`,
-      ),
+      ...s.schedules.map(scheduleLine),
       `daemon ${s.daemon ? byteCount('daemon pid', s.daemon) : NONE}`,
       `sends ${(s.sends ?? []).length}`,
       ...(s.sends ?? []).map((x) => `sending ${statusId(x.snapshot)} ${x.base === null ? NONE : statusId(x.base)}`),
@@ -298,8 +308,7 @@ function readSpaceAndSchedules(
   const count = r.optional('schedules', 1);
   const schedules: ScheduleStatus[] = [];
   for (let i = 0; i < (count ? readCount(count[0]) : 0); i++) {
-    const [name, every, keep, next] = r.fields('schedule', 4);
-    schedules.push({ name, every: parseInterval(every), keep: readCount(keep), next: readTimestamp(next) });
+    schedules.push(readScheduleLine(r.fields('schedule', 4)));
   }
   const [data, exclusive, shared, unread] = space && space[0] !== NONE ? space.map(readCount) : [];
   const daemon = r.optional('daemon', 1);

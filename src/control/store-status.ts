@@ -8,9 +8,21 @@
 //   reclaim <n%|->
 //   error <errno> <message> | error -
 //   daemon <pid|->
+//   schedules <n>                         (of every origin at once)
+//   schedule <name> <interval> <keep> <next>   (n lines)
 import { StoreError } from '../errors';
 import { NONE, quote } from './words';
-import { byteCount, errorLine, percent, readCount, readError, readPercent } from './status';
+import {
+  byteCount,
+  errorLine,
+  percent,
+  readCount,
+  readError,
+  readPercent,
+  readScheduleLine,
+  ScheduleStatus,
+  scheduleLine,
+} from './status';
 
 export interface StoreStatusInput {
   origins: ReadonlyArray<{ name: string; size: number; snapshots: number }>;
@@ -20,6 +32,7 @@ export interface StoreStatusInput {
   reclaim: number | null;
   lastError: { errno: string; message: string } | null;
   daemon: number | null;
+  schedules: readonly ScheduleStatus[];
 }
 
 const ORIGIN_WORD = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -35,6 +48,8 @@ export function formatStoreStatus(s: StoreStatusInput): string {
     `reclaim ${s.reclaim === null ? NONE : percent(s.reclaim)}`,
     errorLine(s.lastError),
     `daemon ${s.daemon === null ? NONE : byteCount('daemon pid', s.daemon)}`,
+    `schedules ${s.schedules.length}`,
+    ...s.schedules.map(scheduleLine),
   ];
   return lines.map((l) => `${l}\n`).join('');
 }
@@ -61,6 +76,10 @@ export function parseStoreStatus(text: string): StoreStatusInput {
   const reclaim = take('reclaim');
   const lastError = readError(take('error'));
   const daemon = take('daemon');
+  const schedules: ScheduleStatus[] = [];
+  // an older daemon's status ends at its daemon line
+  const count = lines[next] ? readCount(take('schedules')) : 0;
+  for (let i = 0; i < count; i++) schedules.push(readScheduleLine(take('schedule').split(' ')));
   return {
     origins,
     usedBytes: used,
@@ -69,5 +88,6 @@ export function parseStoreStatus(text: string): StoreStatusInput {
     reclaim: reclaim === NONE ? null : readPercent(reclaim),
     lastError,
     daemon: daemon === NONE ? null : readCount(daemon),
+    schedules,
   };
 }

@@ -31,7 +31,7 @@ import {
 } from './origin-checks';
 import { Volume, VolumeHost } from './volume';
 import { STAGED_SOURCE } from './staging';
-import { checkSnapshotId, ORIGIN_IMAGE } from './snapshot-id';
+import { Groups } from './groups';
 
 export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
 export { Volume } from './volume';
@@ -83,6 +83,8 @@ export class Store {
   private readonly accounting: Accounting;
   private readonly access: Access;
   private readonly host: VolumeHost;
+  /** Snapshots of every origin at once, and their schedules. */
+  readonly groups: Groups;
   private readonly volumeOf = new Map<number, Volume>();
   /** Background failures, for the status; a failure where data is at stake makes the store read-only. */
   readonly faults = new Faults();
@@ -103,6 +105,7 @@ export class Store {
     this.rollback = new Rollback(core, this.data, core.record.rollback, faults, () => this.reclaimer.kick());
     const { data, access, reclaimer, rollback } = this;
     this.host = { core, data, access, accounting, reclaimer, rollback, faults };
+    this.groups = new Groups(this.host, () => this.volumes());
     if (commitInterval > 0) {
       this.timer = setInterval(
         () => void this.core.commit().catch((e) => this.faults.record('a timed commit', e, true)),
@@ -304,41 +307,6 @@ export class Store {
     });
     debug('removing origin %s (%d)', name, origin);
     await device?.close();
-    this.reclaimer.kick();
-  }
-
-  // ---- snapshots of every origin at once (a consistency group) -----------------------
-
-  /**
-   * A snapshot `id` of every origin, in one commit, so that data spread over several
-   * origins (a database's data and its log) is caught at one instant. If any origin has a
-   * snapshot `id` already, EEXIST and nothing changes.
-   */
-  async createGroup(id: string, schedule = ''): Promise<void> {
-    this.assertWritable();
-    checkSnapshotId(id);
-    const volumes = this.volumes();
-    for (const v of volumes) await this.rollback.done(v.origin);
-    await this.core.change(async () => {
-      const edits: Array<() => string> = [];
-      for (const v of volumes) edits.push(await v.prepareCreate(id, ORIGIN_IMAGE, schedule));
-      return () => void edits.forEach((edit) => edit());
-    });
-    debug('took %s of %d origins', id, volumes.length);
-  }
-
-  /** Snapshot `id` of every origin that has one vanishes, in one commit; NOT_FOUND if none has. */
-  async deleteGroup(id: string): Promise<void> {
-    this.assertWritable();
-    checkSnapshotId(id);
-    await this.core.change(() => {
-      const { versions } = this.core;
-      const gone = this.volumes()
-        .map((v) => versions.snapshot(v.origin, id))
-        .filter((v) => v !== undefined);
-      if (gone.length === 0) throw new StoreError('NOT_FOUND', `no origin has a snapshot ${id}`);
-      return () => gone.forEach((v) => versions.markDeleted(v));
-    });
     this.reclaimer.kick();
   }
 

@@ -148,11 +148,17 @@ export class Handlers {
 
   private async deleteSnapshot(id: string): Promise<void> {
     this.volume.snapshotExists(id);
-    if (!(await this.closed(id))) throw new StoreError('BUSY', `snapshot ${id} is open`);
-    if (!(await this.soon(() => this.sends.holder(id) === null))) {
-      throw new StoreError('BUSY', `snapshot ${id} is being sent (${this.sends.holder(id)})`);
-    }
+    await this.assertDeletable(id);
     await this.volume.delete(id);
+  }
+
+  /** BUSY if snapshot `id` is open or being sent (and does not stop within a moment). */
+  async assertDeletable(id: string): Promise<void> {
+    const where = this.volume.name ? ` in origin ${this.volume.name}` : '';
+    if (!(await this.closed(id))) throw new StoreError('BUSY', `snapshot ${id} is open${where}`);
+    if (!(await this.soon(() => this.sends.holder(id) === null))) {
+      throw new StoreError('BUSY', `snapshot ${id} is being sent${where} (${this.sends.holder(id)})`);
+    }
   }
 
   /**

@@ -6,19 +6,16 @@
 //
 // Each origin's control file takes the same commands and shows the same status as a
 // store of one origin's, for that origin: its size, snapshots, space and schedules; the
-// store's space and reclaim are shared. The root has a control file of its own: it takes
-// `create <id>` and `delete <id>` for every origin at once (one commit: a consistency
-// group), and shows the store-wide status (control/store-status.ts).
+// store's space and reclaim are shared. The root has a control file of its own, for
+// every origin at once (root-control.ts).
 import { constants as osConstants } from 'os';
 import type { Operations } from 'fuse-native';
 import { Store } from '../engine/store';
 import { errnoOf, guard } from './guard';
 import { readText } from './made-files';
 import { Handlers } from './handlers';
-import { StoreError } from '../errors';
-import { parseCommand, MAX_COMMAND_BYTES } from '../control/command';
-import { formatStoreStatus } from '../control/store-status';
-import type { Fault } from '../engine/faults';
+import { MAX_COMMAND_BYTES } from '../control/command';
+import { RootControl } from './root-control';
 
 const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
 const S_IFDIR = 0o040000;
@@ -28,11 +25,12 @@ const HARMLESS = new Set<keyof Operations>(['release', 'flush', 'fsync', 'utimen
 export class StoreHandlers {
   private readonly views = new Map<string, Handlers>();
   private readonly mounted = new Date();
-  private lastError: Fault | null = null; // of the root control's commands
+  private readonly rootControl: RootControl;
   private rootText: Buffer = Buffer.alloc(0); // the root status, as of its last stat
 
   constructor(private readonly store: Store) {
     for (const v of store.volumes()) this.views.set(v.name, new Handlers(v));
+    this.rootControl = new RootControl(store, this.views);
   }
 
   /** One origin's handlers: by name, or the only one. */
@@ -49,10 +47,22 @@ export class StoreHandlers {
 
   startSchedules(): void {
     for (const v of this.views.values()) v.startSchedules();
+    if (this.store.named) this.rootControl.startSchedules();
   }
 
   async stopSchedules(): Promise<void> {
     await Promise.all([...this.views.values()].map((v) => v.stopSchedules()));
+    await this.rootControl.stopSchedules();
+  }
+
+  /** Does the store name its origins (and so have a root control)? */
+  get named(): boolean {
+    return this.store.named;
+  }
+
+  /** The root control's commands (of a mount of named origins): every origin at once. */
+  rootCommand(input: Buffer): Promise<void> {
+    return this.rootControl.command(input);
   }
 
   /** A failure of the whole mount (the process's own): every control file's status shows it. */
@@ -74,7 +84,7 @@ export class StoreHandlers {
         const m = /^\/([^/]+)(\/.*)?$/.exec(path);
         const target = m && ops.get(m[1]);
         if (target) return (target[op] as (...args: unknown[]) => void)(m[2] ?? '/', ...rest);
-        if (path === '/control') return this.rootControl(op, rest, cb);
+        if (path === '/control') return this.rootControlFile(op, rest, cb);
         if (path !== '/') return cb(E('ENOENT'));
         // the space is the store's: any origin's answer is the root's
         if (op === 'statfs') return any.statfs!('/', cb as never);
@@ -85,31 +95,11 @@ export class StoreHandlers {
     return guard(out as Operations, (op, path, e) => this.fail(`${op} ${path}`, e));
   }
 
-  /** The store-wide status, made now. */
-  private storeStatus(): Buffer {
-    const s = this.store.status();
-    const origins = this.store.volumes().map((v) => ({ name: v.name, size: v.originSize, snapshots: v.snapshotCount }));
-    const newest = [this.lastError, this.store.faults.last].reduce<Fault | null>(
-      (a, b) => (b && (!a || b.at > a.at) ? b : a),
-      null,
-    );
-    const text = formatStoreStatus({
-      origins,
-      usedBytes: s.usedBytes,
-      totalBytes: s.totalBytes,
-      freeBytes: s.freeBytes,
-      reclaim: s.reclaim,
-      lastError: newest,
-      daemon: process.pid,
-    });
-    return Buffer.from(text);
-  }
-
-  /** The root's control file: the store-wide status; `create <id>` or `delete <id>` of every origin. */
-  private rootControl(op: keyof Operations, args: unknown[], cb: (r: number, ...more: unknown[]) => void): void {
+  /** The root's control file: the store-wide status, and commands for every origin at once. */
+  private rootControlFile(op: keyof Operations, args: unknown[], cb: (r: number, ...more: unknown[]) => void): void {
     switch (op) {
       case 'getattr':
-        this.rootText = this.storeStatus(); // the length a read will see
+        this.rootText = this.rootControl.status(); // the length a read will see
         return cb(0, {
           mode: 0o100600,
           size: this.rootText.length,
@@ -121,7 +111,7 @@ export class StoreHandlers {
           ctime: this.mounted,
         });
       case 'open':
-        this.rootText = this.storeStatus();
+        this.rootText = this.rootControl.status();
         return cb(0, 1);
       case 'read': {
         const [, buf, len, pos] = args as [number, Buffer, number, number];
@@ -130,14 +120,9 @@ export class StoreHandlers {
       case 'write': {
         const [, buf, len] = args as [number, Buffer, number];
         if (len >= MAX_COMMAND_BYTES) return cb(E('EINVAL'));
-        const input = Buffer.from(buf.subarray(0, len));
-        this.groupCommand(input).then(
+        this.rootControl.command(Buffer.from(buf.subarray(0, len))).then(
           () => cb(len),
-          (e: unknown) => {
-            const err = StoreError.of(e);
-            this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
-            cb(errnoOf(err));
-          },
+          (e: unknown) => cb(errnoOf(e)),
         );
         return;
       }
@@ -147,21 +132,6 @@ export class StoreHandlers {
       default:
         return cb(HARMLESS.has(op) ? 0 : E('EPERM'));
     }
-  }
-
-  /** `create <id>` or `delete <id>` for every origin at once, in one commit. */
-  private async groupCommand(input: Buffer): Promise<void> {
-    const cmd = parseCommand(input);
-    if (cmd.op === 'create' && cmd.id !== undefined && cmd.from === undefined) {
-      await this.store.createGroup(cmd.id);
-    } else if (cmd.op === 'delete') {
-      const open = [...this.views].filter(([, h]) => h.isOpen(cmd.id)).map(([name]) => name);
-      if (open.length) throw new StoreError('BUSY', `snapshot ${cmd.id} is open in origin ${open.join(', ')}`);
-      await this.store.deleteGroup(cmd.id);
-    } else {
-      throw StoreError.invalid("the root's control takes create <id> and delete <id> (of every origin at once)");
-    }
-    this.lastError = null;
   }
 
   /** The root of a store of named origins: a directory of their directories. */

@@ -178,4 +178,37 @@ d('several origins in one store', () => {
     expect(w.ok('list', mnt)).toMatch(/origin x[\s\S]*g2[\s\S]*origin y[\s\S]*g2/);
     w.umount(mnt);
   });
+  test('rolling snapshots of every origin at once: mount --every takes groups, retired together', async () => {
+    const [x, y] = [w.file('sched-x.img', 4 * MiB), w.file('sched-y.img', 4 * MiB)];
+    const cow = w.file('sched.cow', 32 * MiB);
+    const mnt = w.path('sched');
+    mkdirSync(mnt);
+    w.ok('format', cow, '--origin', `x=${x}`, '--origin', `y=${y}`);
+    w.ok('mount', cow, mnt, '--every', '2s', '--keep', '2');
+    w.track(mnt);
+    const taken = (dir: string) =>
+      readdirSync(join(mnt, dir, 'snapshots'))
+        .filter((f) => /^auto-\d{8}-\d{6}\.img$/.test(f))
+        .sort();
+    expect(parseStoreStatus(readFileSync(join(mnt, 'control'), 'utf8')).schedules).toMatchObject([
+      { name: 'auto', every: 2, keep: 2 },
+    ]);
+    await until(() => taken('x').length === 2, 10_000);
+    const first = taken('x')[0];
+    await until(() => !taken('x').includes(first), 10_000);
+    // the same instants in both origins, the oldest retired from both
+    expect(taken('y')).toEqual(taken('x'));
+    expect(taken('x').length).toBeLessThanOrEqual(2);
+    // the origins' own control files show no schedule, and cannot take its name
+    expect(status(join(mnt, 'x'))).toMatch(/^schedules 0$/m);
+    expect(() => writeFileSync(join(mnt, 'x/control'), 'schedule auto every 1s keep 1\n')).toThrow(/EINVAL/);
+    expect(status(join(mnt, 'x'))).toMatch(/^error EINVAL schedule auto takes snapshots of every origin/m);
+
+    w.ok('schedule', mnt, 'auto', '--off');
+    expect(w.ok('status', mnt)).toMatch(/^schedules 0$/m);
+    const left = taken('x');
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(taken('x')).toEqual(left);
+    w.umount(mnt);
+  }, 60_000);
 });

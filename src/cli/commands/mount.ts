@@ -56,7 +56,8 @@ export const mountCommand = defineCommand({
       )
       .option('every', {
         type: 'string',
-        describe: 'take a snapshot this often (30s, 5m, 1h, 1d, 1w): schedule --schedule-name, kept in the store',
+        describe:
+          'take a snapshot this often (30s, 5m, 1h, 1d, 1w): schedule --schedule-name, kept in the store (of every origin at once, in a store of named origins)',
         coerce: (v: string) => (parseInterval(v), v),
       })
       .option('keep', { type: 'number', describe: 'with --every: how many of its snapshots to keep' })
@@ -94,14 +95,14 @@ export async function runMount(a: MountArgs): Promise<void> {
       writeBack: a['write-back'],
     });
     if (a.every !== undefined) {
-      // as `echo schedule ... > control` would (of each origin), before the mount is said to be ready
+      // as `echo schedule ... > control` would, before the mount is said to be ready: in a
+      // store of named origins at the root's, so that each takes snapshots of every origin
       const cmd = Buffer.from(`schedule ${a['schedule-name']} every ${a.every} keep ${a.keep}`);
-      for (const view of mount.handlers.all().values()) {
-        await view.control(cmd).catch(async (e: Error) => {
-          await mount.unmount(true).catch(() => undefined);
-          throw e;
-        });
-      }
+      const { handlers } = mount;
+      await (handlers.named ? handlers.rootCommand(cmd) : handlers.view().control(cmd)).catch(async (e: Error) => {
+        await mount.unmount(true).catch(() => undefined);
+        throw e;
+      });
     }
   } catch (e) {
     report(`error ${(e as Error).message}`);

@@ -1,12 +1,13 @@
 // `snapfuse schedule`: set or stop a schedule of rolling snapshots through the mount's
 // control file (the store keeps it, and the mount takes and retires its snapshots).
 import { parseInterval } from '../../engine/background/schedule';
-import { controlCommand } from '../control-client';
+import { controlCommand, rootStatus, writeRootCommand } from '../control-client';
 import { defineCommand } from '../usage';
 
 export const scheduleCommand = defineCommand({
   command: 'schedule <mountpoint> <name>',
-  describe: 'take a snapshot every --every and keep the last --keep of them (rolling snapshots); --off stops it',
+  describe:
+    'take a snapshot every --every and keep the last --keep of them (rolling snapshots; at the root of a mount of named origins, of every origin at once); --off stops it',
   builder: (y) =>
     y
       .positional('mountpoint', { type: 'string', demandOption: true })
@@ -22,9 +23,10 @@ export const scheduleCommand = defineCommand({
         if (a.off) return a.every === undefined && a.keep === undefined ? true : 'give --off alone';
         return a.every !== undefined && a.keep !== undefined ? true : 'give --every and --keep, or --off';
       }),
-  handler: async (a) =>
-    controlCommand(
-      a.mountpoint,
-      a.off ? `schedule ${a.name} off` : `schedule ${a.name} every ${a.every} keep ${a.keep}`,
-    ),
+  handler: async (a) => {
+    const command = a.off ? `schedule ${a.name} off` : `schedule ${a.name} every ${a.every} keep ${a.keep}`;
+    // at the root of a mount of named origins: snapshots of every origin at once
+    if (await rootStatus(a.mountpoint)) return writeRootCommand(a.mountpoint, command);
+    await controlCommand(a.mountpoint, command);
+  },
 });

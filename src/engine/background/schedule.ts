@@ -47,9 +47,21 @@ export function checkSchedule(r: ScheduleRecord): ScheduleRecord {
   return { name: r.name, every: r.every, keep: r.keep, origin: r.origin };
 }
 
-/** The store's schedules after setting (or replacing) `r` of its origin; at most 8 per origin. */
+/** The origin of a schedule that takes a snapshot of every origin at once (groups.ts). */
+export const EVERY_ORIGIN = 0xffff;
+
+/**
+ * The store's schedules after setting (or replacing) `r` of its origin; at most 8 per
+ * origin. A name is one schedule's: a schedule of every origin replaces the origins'
+ * own of that name (their snapshots become its to retire), and an origin cannot take
+ * the name of one of every origin's.
+ */
 export function withSchedule(list: readonly ScheduleRecord[], r: ScheduleRecord): ScheduleRecord[] {
-  const out = list.filter((s) => s.name !== r.name || s.origin !== r.origin);
+  const group = r.origin === EVERY_ORIGIN;
+  if (!group && list.some((s) => s.name === r.name && s.origin === EVERY_ORIGIN)) {
+    throw StoreError.invalid(`schedule ${r.name} takes snapshots of every origin: change it at the root's control`);
+  }
+  const out = list.filter((s) => s.name !== r.name || (s.origin !== r.origin && !group));
   if (out.filter((s) => s.origin === r.origin).length >= MAX_ORIGIN_SCHEDULES) {
     throw StoreError.invalid(`at most ${MAX_ORIGIN_SCHEDULES} schedules`);
   }

@@ -261,7 +261,7 @@ describe('a snapshot of every origin at once', () => {
     await a.write('origin', Buffer.alloc(CHUNK, 0x11), 0);
     await b.write('origin', Buffer.alloc(CHUNK, 0x22), 0);
     const commits = store.status().commits;
-    await store.createGroup('g1');
+    await store.groups.create('g1');
     expect(store.status().commits - commits).toBeLessThanOrEqual(3); // the origins' syncs, then the group's one
     const at = (v: typeof a) =>
       v
@@ -277,14 +277,14 @@ describe('a snapshot of every origin at once', () => {
 
     // a name one origin has already: refused, and nothing changed in the other
     await b.create('only-b');
-    await expectCode('EXISTS', store.createGroup('only-b'));
+    await expectCode('EXISTS', store.groups.create('only-b'));
     expect(a.snapshot('only-b')).toBeNull();
-    await expect(store.createGroup('only-b')).rejects.toThrow(/snapshot only-b already exists in origin b/);
+    await expect(store.groups.create('only-b')).rejects.toThrow(/snapshot only-b already exists in origin b/);
 
-    await store.deleteGroup('g1');
+    await store.groups.delete('g1');
     expect([a.snapshot('g1'), b.snapshot('g1')]).toEqual([null, null]);
-    await expectCode('NOT_FOUND', store.deleteGroup('g1'));
-    await store.deleteGroup('only-b'); // where it exists
+    await expectCode('NOT_FOUND', store.groups.delete('g1'));
+    await store.groups.delete('only-b'); // where it exists
     expect(b.snapshot('only-b')).toBeNull();
     await store.idle();
     expect(await checkStore(store.internals)).toEqual([]);
@@ -293,6 +293,34 @@ describe('a snapshot of every origin at once', () => {
     // durable: a reopen sees the same
     const again = await Store.open(opener(files), new MemoryDevice(cow.image()), { commitInterval: 0 });
     expect(again.volumes().map((v) => v.snapshots().map((s) => s.id))).toEqual([[], []]);
+    await again.close();
+  });
+  test('a schedule of every origin: one name for the store, its snapshots counted once, kept over a reopen', async () => {
+    const { cow, files, open } = await twoOrigins();
+    const store = await open();
+    const [a, b] = [store.volume('a'), store.volume('b')];
+    await a.setSchedule({ name: 'auto', every: 60, keep: 3 });
+    await a.create('auto-20261201-000000', 'origin', 'auto'); // taken by the origin's own schedule
+    // the store's schedule of that name replaces the origin's, and retires what it took
+    await store.groups.setSchedule({ name: 'auto', every: 300, keep: 2 });
+    expect(a.schedules()).toEqual([]);
+    expect(store.groups.schedules()).toEqual([{ name: 'auto', every: 300, keep: 2, origin: 0xffff }]);
+    await expectCode('INVALID_ARGUMENT', b.setSchedule({ name: 'auto', every: 60, keep: 1 }));
+    await expect(b.setSchedule({ name: 'auto', every: 60, keep: 1 })).rejects.toThrow(/change it at the root/);
+
+    await store.groups.create('auto-20261201-000500', 'auto');
+    const taken = store.groups.taken('auto');
+    expect(taken.map((t) => t.id)).toEqual(['auto-20261201-000000', 'auto-20261201-000500']);
+    expect(b.taken('auto').map((t) => t.id)).toEqual(['auto-20261201-000500']);
+    await store.groups.delete('auto-20261201-000000'); // in a alone
+    expect(store.groups.taken('auto').map((t) => t.id)).toEqual(['auto-20261201-000500']);
+    await store.close();
+
+    const again = await Store.open(opener(files), new MemoryDevice(cow.image()), { commitInterval: 0 });
+    expect(again.groups.schedules().map((s) => s.name)).toEqual(['auto']);
+    await again.groups.removeSchedule('auto');
+    await expectCode('NOT_FOUND', again.groups.removeSchedule('auto'));
+    expect(again.groups.schedules()).toEqual([]);
     await again.close();
   });
 });

@@ -1,0 +1,111 @@
+// The control file at the root of a mount of named origins. Written, it takes what
+// concerns every origin at once: `create <id>` and `delete <id>` (one commit: a
+// consistency group), and `schedule <name> every <interval> keep <n>` / `schedule <name>
+// off`, whose rolling snapshots are such groups. Read, it gives the store-wide status
+// (control/store-status.ts).
+import createDebug from 'debug';
+import type { Store } from '../engine/store';
+import type { Handlers } from './handlers';
+import type { Fault } from '../engine/faults';
+import { Scheduler, ScheduleHost } from '../engine/background/schedule';
+import { StoreError } from '../errors';
+import { parseCommand } from '../control/command';
+import { formatStoreStatus } from '../control/store-status';
+
+const debug = createDebug('snapfuse:root');
+
+export class RootControl {
+  private lastError: Fault | null = null; // of the root's commands and group schedules
+  private readonly scheduler = new Scheduler(this.scheduleHost());
+
+  constructor(
+    private readonly store: Store,
+    private readonly views: ReadonlyMap<string, Handlers>,
+  ) {}
+
+  /** Carry out one command; errors are recorded for the status and thrown. */
+  async command(input: Buffer): Promise<void> {
+    await this.recorded(async () => {
+      const cmd = parseCommand(input);
+      debug('control: %o', cmd);
+      const { groups } = this.store;
+      if (cmd.op === 'create' && cmd.id !== undefined && cmd.from === undefined) {
+        await groups.create(cmd.id);
+      } else if (cmd.op === 'delete') {
+        await this.deleteGroup(cmd.id);
+      } else if (cmd.op === 'schedule') {
+        await groups.setSchedule(cmd);
+        this.scheduler.wake();
+      } else if (cmd.op === 'unschedule') {
+        await groups.removeSchedule(cmd.name);
+      } else {
+        throw StoreError.invalid(
+          "the root's control takes create <id>, delete <id> and schedule (of every origin at once)",
+        );
+      }
+    });
+  }
+
+  /** The store-wide status, made now. */
+  status(): Buffer {
+    const s = this.store.status();
+    const origins = this.store.volumes().map((v) => ({ name: v.name, size: v.originSize, snapshots: v.snapshotCount }));
+    const newest = [this.lastError, this.store.faults.last].reduce<Fault | null>(
+      (a, b) => (b && (!a || b.at > a.at) ? b : a),
+      null,
+    );
+    const schedules = this.store.groups.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) }));
+    const text = formatStoreStatus({
+      origins,
+      usedBytes: s.usedBytes,
+      totalBytes: s.totalBytes,
+      freeBytes: s.freeBytes,
+      reclaim: s.reclaim,
+      lastError: newest,
+      daemon: process.pid,
+      schedules,
+    });
+    return Buffer.from(text);
+  }
+
+  startSchedules(): void {
+    this.scheduler.wake();
+  }
+
+  stopSchedules(): Promise<void> {
+    return this.scheduler.stop();
+  }
+
+  /** Snapshot `id` of every origin that has one; BUSY, changing nothing, if any is open or being sent. */
+  private async deleteGroup(id: string): Promise<void> {
+    for (const h of this.views.values()) await h.assertDeletable(id);
+    await this.store.groups.delete(id);
+  }
+
+  /** The group schedules act as a person at this control file would: refusals recorded alike. */
+  private scheduleHost(): ScheduleHost {
+    return {
+      schedules: () => this.store.groups.schedules(),
+      taken: (name) => this.store.groups.taken(name),
+      create: (id, schedule) => this.recorded(() => this.store.groups.create(id, schedule)),
+      delete: (id) => this.recorded(() => this.deleteGroup(id)),
+      fail: (e) => this.record(e),
+    };
+  }
+
+  private async recorded(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+      this.lastError = null;
+    } catch (e) {
+      throw this.record(e);
+    }
+  }
+
+  private record(e: unknown): StoreError {
+    const err = StoreError.of(e);
+    this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
+    debug('error: %s', err.message);
+    return err;
+  }
+}
