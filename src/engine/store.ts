@@ -285,6 +285,7 @@ export class Store {
   async removeOrigin(name: string): Promise<void> {
     this.assertWritable();
     const { core } = this;
+    await this.rollback.done(this.volume(name).origin); // a rollback's copying ends first
     const { origin, device } = await core.change(async () => {
       const { origin } = this.volume(name);
       if (this.liveOrigins().length === 1) {

@@ -231,9 +231,9 @@ export class Volume {
 
   /**
    * The origin's content becomes snapshot `id`'s; every snapshot stays as it was. The
-   * rollback is durable once this returns; the copying goes on in the background, and
-   * this origin's reads and writes wait for it. A rollback still running (of any origin)
-   * is waited for first.
+   * rollback is durable once this returns, and the origin reads and writes as the
+   * snapshot at once; the copying goes on in the background. A rollback still running
+   * (of any origin) is waited for first.
    */
   async rollback(id: string): Promise<void> {
     this.host.access.assertWritable();
@@ -320,21 +320,25 @@ export class Volume {
   async read(image: string, buf: Buffer, pos: number): Promise<void> {
     this.host.access.assertOpen();
     this.checkRange(buf, pos);
+    const { data, rollback } = this.host;
     if (image === ORIGIN_IMAGE) {
-      await this.host.rollback.done(this.origin);
-      return this.host.data.readOrigin(this.origin, buf, pos);
+      // the origin's file alone needs no gate; a rollback copying into it does (its end takes it)
+      if (!rollback.serving(this.origin)) return data.readOrigin(this.origin, buf, pos);
+      return this.core.gate.withShared(() =>
+        data.readOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined),
+      );
     }
-    return this.core.gate.withShared(() => this.host.data.readSnapshot(this.origin, this.leafOf(image), buf, pos));
+    return this.core.gate.withShared(() => data.readSnapshot(this.origin, this.leafOf(image), buf, pos));
   }
 
   async write(image: string, buf: Buffer, pos: number): Promise<void> {
     this.host.access.assertWritable();
     this.checkRange(buf, pos);
-    if (image === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
+    const { data, rollback } = this.host;
     await this.core.gate.withShared(() =>
       image === ORIGIN_IMAGE
-        ? this.host.data.writeOrigin(this.origin, buf, pos)
-        : this.host.data.writeSnapshot(this.origin, this.leafOf(image), buf, pos),
+        ? data.writeOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined)
+        : data.writeSnapshot(this.origin, this.leafOf(image), buf, pos),
     );
   }
 

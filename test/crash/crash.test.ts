@@ -9,4 +9,11 @@ describe('power loss at any point keeps the promise', () => {
     expect(cuts).toBeGreaterThan(30);
     expect(violations).toEqual([]);
   });
+
+  // online rollback: cut while the copying runs and the origin is written over it
+  test.each(seeds(3, 100))('seed %i: rollbacks copying while the origin is written, 60 cut points', async (seed) => {
+    const { cuts, violations } = await runCrashSeed(seed, 8, 60, { rollbacks: true });
+    expect(cuts).toBeGreaterThan(30);
+    expect(violations).toEqual([]);
+  });
 });

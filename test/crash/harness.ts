@@ -28,6 +28,8 @@ interface Round {
   written: Set<string>; // snapshots written in the round
   originChunks: Set<number>; // origin chunks written in the round
   rollback: boolean;
+  /** The round's last rollback: when it returned, the origin then, and the origin chunks written since. */
+  rolledBack: { returned: number; content: Buffer; written: Set<number> } | null;
   created: Map<string, { returned: number; content: Buffer }>;
   deleteIssued: Map<string, number>;
   deleteReturned: Map<string, number>;
@@ -40,7 +42,7 @@ export interface CrashResult {
 
 const copyImages = (m: Images): Images => new Map([...m].map(([k, v]) => [k, Buffer.from(v)]));
 
-async function workload(seed: number, rounds: number) {
+async function workload(seed: number, rounds: number, rollbacks: boolean) {
   const rnd = new Random(seed);
   const originBase = rnd.bytes(ORIGIN);
   const cowBase = Buffer.alloc(COW);
@@ -60,19 +62,22 @@ async function workload(seed: number, rounds: number) {
       written: new Set(),
       originChunks: new Set(),
       rollback: false,
+      rolledBack: null,
       created: new Map(),
       deleteIssued: new Map(),
       deleteReturned: new Map(),
     };
     for (let n = 1 + rnd.int(6); n > 0; n--) {
       const live = [...model.keys()].filter((k) => k !== 'origin');
-      const x = rnd.next();
+      // with `rollbacks`, one op in four is a rollback, and the writes after it meet its copying
+      const x = rollbacks && rnd.next() < 0.25 ? 1 : rnd.next();
       try {
         if (x < 0.4) {
           const pos = rnd.int(ORIGIN - 1);
           const data = rnd.bytes(1 + rnd.int(Math.min(ORIGIN - pos, 2 * CHUNK)));
           for (let c = Math.floor(pos / CHUNK); c <= Math.floor((pos + data.length - 1) / CHUNK); c++) {
             round.originChunks.add(c);
+            round.rolledBack?.written.add(c);
           }
           await store.volume().write('origin', data, pos);
           data.copy(model.get('origin')!, pos);
@@ -101,6 +106,7 @@ async function workload(seed: number, rounds: number) {
           round.rollback = true;
           await store.volume().rollback(id);
           model.set('origin', Buffer.from(model.get(id)!));
+          round.rolledBack = { returned: rec.ops.length, content: Buffer.from(model.get(id)!), written: new Set() };
         }
       } catch (e) {
         if (!isStoreError(e, 'NO_SPACE') && !isStoreError(e, 'BUSY')) throw e;
@@ -158,6 +164,17 @@ async function checkCut(images: Buffer[], cut: number, round: Round): Promise<st
     for (const id of live) {
       if (!round.before.has(id) && !round.created.has(id)) say(`snapshot ${id} appeared from nowhere`);
     }
+    const rolled = round.rolledBack;
+    if (rolled && rolled.returned <= cut) {
+      // the rollback is durable: what was not written since reads as the snapshot did, copied yet or not
+      const origin = await read('origin');
+      for (let c = 0; c * CHUNK < ORIGIN; c++) {
+        if (rolled.written.has(c)) continue;
+        if (!origin.subarray(c * CHUNK, (c + 1) * CHUNK).equals(rolled.content.subarray(c * CHUNK, (c + 1) * CHUNK))) {
+          say(`origin chunk ${c} is not the rolled-back content`);
+        }
+      }
+    }
     if (!round.rollback) {
       const origin = await read('origin');
       const was = round.before.get('origin')!;
@@ -176,8 +193,13 @@ async function checkCut(images: Buffer[], cut: number, round: Round): Promise<st
 }
 
 /** Run one seed's workload, then try `cuts` cut points spread over it. */
-export async function runCrashSeed(seed: number, rounds: number, cuts: number): Promise<CrashResult> {
-  const { rec, bases, log } = await workload(seed, rounds);
+export async function runCrashSeed(
+  seed: number,
+  rounds: number,
+  cuts: number,
+  opts: { rollbacks?: boolean } = {},
+): Promise<CrashResult> {
+  const { rec, bases, log } = await workload(seed, rounds, opts.rollbacks ?? false);
   const rnd = new Random(seed * 7919 + 1);
   const total = log[log.length - 1].end;
   const points = [...new Set(Array.from({ length: cuts }, () => rnd.int(total) + 1))].sort((a, b) => a - b);

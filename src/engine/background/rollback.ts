@@ -1,24 +1,28 @@
 // Rollback: the origin's content becomes a snapshot's; every snapshot stays as it was.
+// Online, as dm's snapshot-merge: the origin is served while the copying runs.
 //
 // Starting one freezes the target under a hidden leaf, the rollback's source, so later
 // writes to the target do not leak into the origin, and commits {source, cursor 0} in
-// the superblock's record. The job then walks the chunks that have exceptions, in order:
-// where the source reads a COW chunk, that data is written to the origin through the
-// ordinary origin write (so other snapshots keep the old data, copy-out rule and all).
-// Where the source reads the origin, there is nothing to do. After each batch the origin
-// is synced and the cursor committed, so a crash resumes; redoing a chunk is harmless.
-// At the end the hidden leaf is deleted and reclaimed like any snapshot.
+// the superblock's record. From that commit on the origin reads as the source: a chunk
+// the source reads from the COW is read there until it is copied. The job walks the
+// chunks that have exceptions, in order, and copies each such chunk into the origin
+// file through the copy-out rule (other snapshots keep the old data); an origin write
+// to a chunk not copied yet copies it first. A copied chunk, once flushed in the origin
+// file, gets a marker on the source: from then on the source reads the origin there,
+// and no copy comes again over a later write, after a crash neither. After each batch
+// the cursor is committed, so a crash resumes. At the end the hidden leaf is deleted and
+// reclaimed like any snapshot.
 //
-// One rollback runs at a time, in the whole store. `Rollback` owns it: the job, the
-// promise its origin's reads and writes wait on, and the record's rollback part.
+// One rollback runs at a time, in the whole store. `Rollback` owns it: the job, what the
+// origin's reads and writes are served with while it runs, and the record's rollback part.
 import createDebug from 'debug';
 import { StoreError } from '../../errors';
-import { ExceptionKind, chunkKey, MAX_CHUNKS, VersionKind } from '../../format/records';
+import { chunkKey, MAX_CHUNKS, VersionKind } from '../../format/records';
 import { Version } from '../../snap/version-tree';
 import { Core, Edit } from '../metadata/core';
 import { RecordPart, RollbackRecord } from '../metadata/background-record';
 import { Reservation } from '../space';
-import { DataPath } from '../io/data-path';
+import { DataPath, Rolling } from '../io/data-path';
 import { Faults } from '../faults';
 
 const debug = createDebug('snapfuse:rollback');
@@ -65,13 +69,26 @@ export class Rollback {
     return this.job !== null;
   }
 
+  /**
+   * What `origin`'s reads and writes go through while a rollback copies into it, or null
+   * when none does. Ask under the gate (shared): the job's end takes it whole, so what
+   * this returns holds until the caller lets go. Throws while a failed one holds the
+   * origin (half rolled back: EIO until a remount).
+   */
+  serving(origin: number): Rolling | null {
+    const job = this.job;
+    if (!job || job.origin !== origin) return null;
+    if (job.failure) throw job.failure;
+    return job.ended ? null : job.rolling;
+  }
+
   /** The running rollback of `origin`, or null. */
   of(origin: number): RollbackProgress | null {
     return this.job?.origin === origin ? { id: this.job.snapshot, done: this.job.progress } : null;
   }
 
   /**
-   * Resolves once no rollback of `origin` (of any, if not given) runs; at once if none
+   * Resolves once no rollback of `origin` (of any, if not given) copies; at once if none
    * does. Rejects while a failed one holds its origin (half rolled back: EIO until a remount).
    */
   done(origin?: number): Promise<void> {
@@ -86,7 +103,7 @@ export class Rollback {
     const v = core.versions.get(source);
     const need = v ? await this.data.countCowChunks(origin, v) : 0;
     const room = Math.floor(Math.max(0, core.sm.counts().allocatable - core.space.metaReserve()) / core.chunkBlocks);
-    this.run(core.space.reserveChunks(Math.min(need, room)));
+    this.run(new RollbackJob(core, this.data, this.record, core.space.reserveChunks(Math.min(need, room))));
   }
 
   /**
@@ -100,7 +117,7 @@ export class Rollback {
     // set aside in the change's checks; given back if the change fails
     let space: Reservation | undefined;
     try {
-      space = await core.change(async () => {
+      await core.change(async () => {
         const source = target();
         const also = alongside?.();
         if (this.job) throw new StoreError('BUSY', 'a rollback is already running');
@@ -112,14 +129,16 @@ export class Rollback {
           await also?.();
           const [, hidden] = core.versions.split(source, VersionKind.HIDDEN, '', id, Date.now());
           this.record.set({ source: hidden.id, origin, cursor: 0 });
-          return reserved;
+          // under the gate still: the origin's next read or write is served by the job
+          this.job = new RollbackJob(core, this.data, this.record, reserved);
         };
       });
     } catch (e) {
+      if (this.job && !this.job.started) this.job = null; // its commit failed: the store has stopped
       space?.release();
       throw e;
     }
-    this.run(space);
+    this.run(this.job!);
   }
 
   /** Stop after the current batch (close); the next open resumes from the committed cursor. */
@@ -128,8 +147,7 @@ export class Rollback {
     await this.finished.catch(() => undefined);
   }
 
-  private run(space: Reservation): void {
-    const job = new RollbackJob(this.core, this.data, this.record, space);
+  private run(job: RollbackJob): void {
     this.job = job;
     this.finished = job.run().then(
       () => {
@@ -137,8 +155,9 @@ export class Rollback {
         this.ended();
       },
       (e: unknown) => {
-        // the origin is half rolled back: it answers EIO (this promise stays rejected, and
-        // its reads and writes wait on it) and the store turns read-only; a remount resumes
+        // the origin is half rolled back: it answers EIO (`serving` throws, this promise
+        // stays rejected) and the store turns read-only; a remount resumes
+        job.failure = e instanceof Error ? e : new Error(String(e));
         this.faults.record(`the rollback to ${job.snapshot}`, e, true);
         throw e;
       },
@@ -149,10 +168,15 @@ export class Rollback {
 
 class RollbackJob {
   progress = 0;
+  started = false;
+  /** The copying is over (set under the gate): the origin reads and writes its file alone again. */
+  ended = false;
+  failure: Error | null = null;
   private stopping = false;
   /** The origin this job rolls back, and the snapshot whose content it copies (fixed at start). */
   readonly origin: number;
   readonly snapshot: string;
+  readonly rolling: Rolling;
 
   constructor(
     private readonly core: RollbackParts,
@@ -163,7 +187,10 @@ class RollbackJob {
     // read once: the job's last step clears the record before its commit, and the status
     // still asks for the job until it has ended
     this.origin = record.value.origin;
-    this.snapshot = core.versions.get(record.value.source)?.source ?? '';
+    const source = core.versions.get(record.value.source);
+    if (!source) throw new Error(`rollback source ${record.value.source} is missing`);
+    this.snapshot = source.source;
+    this.rolling = { source, space };
   }
 
   stop(): void {
@@ -171,9 +198,9 @@ class RollbackJob {
   }
 
   async run(): Promise<void> {
+    this.started = true;
     const { core, origin, record } = this;
-    const source = core.versions.get(record.value.source);
-    if (!source) throw new Error(`rollback source ${record.value.source} is missing`);
+    const { source } = this.rolling;
     const end = chunkKey(origin + 1, 0);
     const nchunks = Math.max(1, Math.ceil(core.origins.get(origin).size / core.chunkSize));
     debug('rollback of origin %d from version %d at chunk key %d', origin, source.id, record.value.cursor);
@@ -182,28 +209,32 @@ class RollbackJob {
       const { keys } = await core.meta.run(() => core.exceptions.chunkKeys(from, end, BATCH_CHUNKS));
       if (keys.length === 0) break;
       if (this.stopping) return;
+      const copied: number[] = [];
       await Promise.all(
-        keys.map(async (key) => {
-          const chunk = key % MAX_CHUNKS;
-          await core.gate.withShared(async () => {
-            const found = await core.meta.run(() => core.exceptions.nearest(origin, chunk, source));
-            if (found?.exception.kind !== ExceptionKind.CHUNK) return;
-            const content = await this.data.readChunk(origin, chunk, found);
-            await this.data.writeOrigin(origin, content, chunk * core.chunkSize, this.space);
-          });
-        }),
+        keys.map((key) =>
+          core.gate.withShared(async () => {
+            const chunk = key % MAX_CHUNKS;
+            if (await this.data.rollJobChunk(origin, chunk, this.rolling)) copied.push(chunk);
+          }),
+        ),
       );
-      await this.data.syncOrigin(origin);
+      // the data first, then the markers that say it is there, then the cursor
+      await core.origins.device(origin).flush();
+      await this.data.markRolled(origin, copied, source);
       const next = keys[keys.length - 1] + 1;
       await core.meta.run(async () => record.set({ ...record.value, cursor: next }));
       await core.commit();
       this.progress = (next % MAX_CHUNKS) / nchunks;
     }
-    await core.meta.run(async () => {
-      core.versions.markDeleted(source);
-      record.set({ source: 0, origin: 0, cursor: 0 });
+    // the gate whole: no read or write still goes through the source it deletes
+    await core.gate.withExclusive(async () => {
+      await core.meta.run(async () => {
+        core.versions.markDeleted(source);
+        record.set({ source: 0, origin: 0, cursor: 0 });
+      });
+      this.ended = true;
+      await core.commit();
     });
-    await core.commit();
     this.space.release();
     this.progress = 1;
     debug('rollback done');

@@ -15,7 +15,7 @@
 // before), so a committed chunk is never overwritten and its checksum stays true.
 import { crc32c } from '@node-rs/crc32';
 import { BLOCK_SIZE } from '../../format/layout';
-import { chunkKey, ExceptionKind, MAX_CHUNKS } from '../../format/records';
+import { chunkKey, ExceptionKind, MARKER, MAX_CHUNKS } from '../../format/records';
 import { Found } from '../../snap/exceptions';
 import { Version } from '../../snap/version-tree';
 import { Core } from '../metadata/core';
@@ -32,6 +32,12 @@ export interface Piece {
   offset: number; // within the chunk
   length: number;
   at: number; // within the caller's buffer
+}
+
+/** A rollback copying into an origin: its hidden source, and the space set aside for its copy-outs. */
+export interface Rolling {
+  source: Version;
+  space: Reservation;
 }
 
 export function splitIntoChunks(chunkSize: number, pos: number, length: number): Piece[] {
@@ -90,28 +96,39 @@ export class DataPath {
     await Promise.all(pieces.map((p) => this.readPiece(origin, reader, p, buf)));
   }
 
-  /** Read `buf.length` bytes at `pos` of the origin: its file, and over it the writes still held. */
-  async readOrigin(origin: number, buf: Buffer, pos: number): Promise<void> {
+  /**
+   * Read `buf.length` bytes at `pos` of the origin: its file, and over it the writes still
+   * held. While a rollback copies into it, a chunk not yet copied is read where the
+   * rollback's source finds it (`rolling`: a chunk copied, or written since, has a marker
+   * there and reads the file; no write is held for a chunk not yet copied).
+   */
+  async readOrigin(origin: number, buf: Buffer, pos: number, rolling?: Rolling): Promise<void> {
     const held = this.writeBack.overlay(origin, pos, buf.length);
-    await this.core.origins.device(origin).read(buf, pos);
+    if (rolling) await this.readSnapshot(origin, rolling.source, buf, pos);
+    else await this.core.origins.device(origin).read(buf, pos);
     held(buf);
   }
 
-  /** `reserved`: space set aside by the caller (rollback) instead of per write. */
-  async writeOrigin(origin: number, buf: Buffer, pos: number, reserved?: Reservation): Promise<void> {
+  /**
+   * Write `buf` at `pos` of the origin. While a rollback copies into it (`rolling`), each
+   * chunk it has not copied yet is copied first (rollChunk), so the copy never overwrites
+   * this write.
+   */
+  async writeOrigin(origin: number, buf: Buffer, pos: number, rolling?: Rolling): Promise<void> {
     const { core } = this;
     const pieces = splitIntoChunks(core.chunkSize, pos, buf.length);
     // Space for every chunk that may need a copy is set aside first. With room for all of
     // them, each chunk is looked up once, under its lock; near a full store, a first look
     // counts the copies, so a write that needs none is not refused.
-    const mayCopy = await this.mayNeedCopy(origin, pieces, !(reserved || core.space.hasRoomFor(pieces.length)));
-    const space = reserved ?? core.space.reserveChunks(mayCopy.filter(Boolean).length);
+    const mayCopy = await this.mayNeedCopy(origin, pieces, !core.space.hasRoomFor(pieces.length));
+    const space = core.space.reserveChunks(mayCopy.filter(Boolean).length);
     try {
-      // the rollback's writes copy inline: its progress is committed only after its writes
-      const inline = reserved !== undefined || this.writeBack.limit === 0;
-      await Promise.all(pieces.map((p, i) => this.writeOriginPiece(origin, p, buf, pos, space, mayCopy[i], inline)));
+      const inline = this.writeBack.limit === 0;
+      await Promise.all(
+        pieces.map((p, i) => this.writeOriginPiece(origin, p, buf, pos, space, mayCopy[i], inline, rolling)),
+      );
     } finally {
-      if (!reserved) space.release();
+      space.release();
     }
   }
 
@@ -144,6 +161,69 @@ export class DataPath {
       if (found?.exception.kind === ExceptionKind.CHUNK) n++;
     }
     return n;
+  }
+
+  /**
+   * A rollback's copy of chunk c into the origin: if its source still reads c from a COW
+   * chunk, that data is written over the origin's, copy-out rule and all (other versions
+   * keep the old data), out of the rollback's space. True if it copied; the caller then
+   * flushes the origin and marks the chunk (markRolled), after which the source reads the
+   * origin there and no copy comes again. The caller holds the chunk's lock.
+   */
+  private async rollChunk(origin: number, chunk: number, rolling: Rolling): Promise<boolean> {
+    const { core } = this;
+    const found = await core.meta.run(() => core.exceptions.nearest(origin, chunk, rolling.source));
+    if (found?.exception.kind !== ExceptionKind.CHUNK) return false;
+    const content = await this.readChunk(origin, chunk, found);
+    const key = chunkKey(origin, chunk);
+    if (await core.meta.run(() => this.copyOut.keeper(origin, chunk))) {
+      const [old] = await this.copyOut.run([{ key, space: rolling.space }]);
+      this.buffers.give(old);
+      await core.group.request(); // the copy-out rule: the old data's copy is durable first
+    }
+    await core.origins.device(origin).write(content, chunk * core.chunkSize);
+    return true;
+  }
+
+  /**
+   * Before an origin write to chunk c while a rollback copies into the origin: c holds
+   * the rollback's content, and its source reads it from the origin with a marker of its
+   * own, so neither the copy nor the write's copy-out (which would give the source the
+   * old data) comes between. The caller holds the chunk's lock.
+   */
+  private async rollBeforeWrite(origin: number, chunk: number, rolling: Rolling): Promise<void> {
+    const { core } = this;
+    const own = await core.meta.run(() => core.exceptions.get(origin, chunk, rolling.source.id));
+    if (own) return; // marked already
+    // copied data must be durable before the marker that says it is there
+    if (await this.rollChunk(origin, chunk, rolling)) await core.origins.device(origin).flush();
+    await this.markRolled(origin, [chunk], rolling.source);
+  }
+
+  /** The rollback job's copy of chunk c (it flushes and marks a batch at a time). */
+  async rollJobChunk(origin: number, chunk: number, rolling: Rolling): Promise<boolean> {
+    const unlock = await this.core.chunks.acquire(chunkKey(origin, chunk), true);
+    try {
+      return await this.rollChunk(origin, chunk, rolling);
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * Chunks copied into the origin and flushed there: the rollback's source reads them from
+   * the origin from now on (a marker, as the origin leaf has for its own chunks), so
+   * neither the job, nor a resume after a crash, copies them again over later writes.
+   */
+  async markRolled(origin: number, chunks: readonly number[], source: Version): Promise<void> {
+    const { core } = this;
+    await core.meta.run(async () => {
+      for (const chunk of chunks) {
+        await this.accounting.change(chunkKey(origin, chunk), () =>
+          core.exceptions.put(origin, chunk, source.id, MARKER),
+        );
+      }
+    });
   }
 
   async writeSnapshot(origin: number, writer: Version, buf: Buffer, pos: number): Promise<void> {
@@ -214,6 +294,7 @@ export class DataPath {
     space: Reservation,
     mayCopy: boolean,
     inline: boolean,
+    rolling?: Rolling,
   ): Promise<void> {
     const { core, writeBack } = this;
     const key = chunkKey(origin, p.chunk);
@@ -222,6 +303,7 @@ export class DataPath {
       if (writeBack.failure) throw writeBack.failure;
       const piece = buf.subarray(p.at, p.at + p.length);
       if (writeBack.has(key)) return writeBack.write(key, p.offset, piece);
+      if (rolling) await this.rollBeforeWrite(origin, p.chunk, rolling);
       // looked at again under the chunk lock: a write just before may have made the copy
       const keeper = mayCopy ? await core.meta.run(() => this.copyOut.keeper(origin, p.chunk)) : null;
       if (keeper && !inline) {

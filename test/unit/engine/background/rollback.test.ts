@@ -1,7 +1,7 @@
 // Rollback, the service: a start that cannot get its space changes nothing and gives back
 // what it took; a started one is in the superblock's record until its last chunk is
 // copied, so a close part way through is resumed at the next open, and the origin ends
-// with the snapshot's content.
+// with the snapshot's content; the origin is read and written while the copying runs.
 import { MemoryDevice } from '../../../../src/block/memory-device';
 import { Store } from '../../../../src/engine/store';
 import { checkStore } from '../../../../src/engine/tools/check';
@@ -78,6 +78,44 @@ describe('rollback service', () => {
       const now = Buffer.alloc(CHUNKS * CHUNK);
       await store.volume().read('origin', now, 0);
       expect(now.equals(pattern(1))).toBe(true);
+      expect(await checkStore(store.internals)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+  test('online: the origin reads as the snapshot and takes writes at once; the copy never overwrites them', async () => {
+    const origin = new MemoryDevice(CHUNKS * CHUNK);
+    const cow = new MemoryDevice(64 << 20);
+    await Store.format(origin, cow, { chunkSize: CHUNK });
+    let store = await Store.open(origin, cow, { commitInterval: 0 });
+    const v = store.volume();
+    await v.write('origin', pattern(1), 0);
+    await v.create('good');
+    await v.write('origin', pattern(2), 0);
+    await v.rollback('good');
+    expect(v.status().rollback).toMatchObject({ id: 'good' }); // the copying has begun, not ended
+    // the last chunks, which the job reaches last, and a piece of the first
+    const tail = pattern(3).subarray(0, 64 * CHUNK);
+    const head = pattern(4).subarray(0, 1000);
+    await Promise.all([v.write('origin', tail, (CHUNKS - 64) * CHUNK), v.write('origin', head, 100)]);
+    expect(v.status().rollback).not.toBeNull(); // written while it copied
+    const want = Buffer.from(pattern(1));
+    tail.copy(want, (CHUNKS - 64) * CHUNK);
+    head.copy(want, 100);
+    const now = Buffer.alloc(CHUNKS * CHUNK);
+    await v.read('origin', now, 0);
+    expect(now.equals(want)).toBe(true);
+    await v.sync();
+    await store.close(); // part way: the next open goes on with the copying
+    store = await Store.open(new MemoryDevice(origin.image()), new MemoryDevice(cow.image()), { commitInterval: 0 });
+    try {
+      await store.idle();
+      expect(store.volume().status().rollback).toBeNull();
+      await store.volume().read('origin', now, 0);
+      expect(now.equals(want)).toBe(true);
+      const snap = Buffer.alloc(CHUNKS * CHUNK);
+      await store.volume().read('good', snap, 0);
+      expect(snap.equals(pattern(1))).toBe(true); // the snapshot stays as it was
       expect(await checkStore(store.internals)).toEqual([]);
     } finally {
       await store.close();
