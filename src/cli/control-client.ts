@@ -72,6 +72,21 @@ export async function writeRootCommand(mountpoint: string, command: string): Pro
   await writeCommand(mountpoint, command, async () => (await rootStatus(mountpoint))?.lastError ?? null);
 }
 
+/**
+ * For a command that takes a store's COW or a mount: given the root of a mount of named
+ * origins, what writes a command to its root control; null if `path` is no directory
+ * (the COW of an unmounted store). A mount of one origin cannot take the command.
+ */
+export async function liveStore(path: string): Promise<((command: string) => Promise<void>) | null> {
+  if (!(await isDirectory(path))) return null;
+  if (await rootStatus(path)) return (command) => writeRootCommand(path, command);
+  await readStatus(path); // a clear error when this is no mount of ours
+  throw StoreError.invalid(
+    `${path} is not the root of a mount of named origins: give that root, or the COW of an unmounted store ` +
+      '(a store of one origin gains origins unmounted, naming its own with --origin <name>=<file>)',
+  );
+}
+
 /** Is `path` a directory: the form in which a command names a mount (or one origin's directory in it)? */
 export async function isDirectory(path: string): Promise<boolean> {
   return (await fs.stat(path).catch(() => null))?.isDirectory() ?? false;

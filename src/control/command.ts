@@ -5,6 +5,7 @@
 import { StoreError } from '../errors';
 import { formatInterval, MAX_KEEP, parseInterval, SCHEDULE_NAME } from '../engine/background/schedule';
 import { checkSnapshotId, ORIGIN, quote, QUOTE_LIMIT } from './words';
+import { checkOriginName } from '../engine/origin-checks';
 
 /** A write longer than this is refused before it is even decoded. */
 export const MAX_COMMAND_BYTES = 4096;
@@ -14,11 +15,15 @@ export type Command =
   | { op: 'delete'; id: string }
   | { op: 'rollback'; id: string }
   | { op: 'schedule'; name: string; every: number; keep: number }
-  | { op: 'unschedule'; name: string };
+  | { op: 'unschedule'; name: string }
+  // the root's control of a mount of named origins only
+  | { op: 'add-origin'; name: string; path: string }
+  | { op: 'remove-origin'; name: string };
 
 const USAGE =
   'expected "create [<id>] [from <src>]", "delete <id>", "rollback <id>", ' +
-  '"schedule <name> every <interval> keep <n>" or "schedule <name> off"';
+  '"schedule <name> every <interval> keep <n>", "schedule <name> off", ' +
+  '"add-origin <name> <file>" or "remove-origin <name>"';
 const SCHEDULE_USAGE = 'expected "schedule <name> every <interval> keep <n>" or "schedule <name> off"';
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -104,6 +109,22 @@ function parseSchedule(args: string[], line: string): Command {
   return { op: 'schedule', name, every: parseInterval(rest[1]), keep };
 }
 
+/** `add-origin <name> <file>` (the file: the rest of the line, an absolute path) or `remove-origin <name>`. */
+function parseOriginCommand(op: 'add-origin' | 'remove-origin', args: string[], line: string): Command {
+  const usage = op === 'add-origin' ? '"add-origin <name> <file>"' : '"remove-origin <name>"';
+  const [name] = args;
+  if (name === undefined) throw StoreError.invalid(`missing origin name in ${quote(line)}: expected ${usage}`);
+  checkOriginName(name, []);
+  if (op === 'remove-origin') {
+    if (args.length > 1) throw StoreError.invalid(`too many arguments in ${quote(line)}: expected ${usage}`);
+    return { op, name };
+  }
+  const path = line.slice(line.indexOf(name, line.indexOf(op) + op.length) + name.length).trim();
+  if (!path.startsWith('/'))
+    throw StoreError.invalid(`${quote(line)}: expected ${usage}, the file as an absolute path`);
+  return { op, name, path };
+}
+
 /**
  * Parse one write to the control file. Throws StoreError INVALID_ARGUMENT, with a
  * one-line message quoting the offending part, for anything but exactly one command.
@@ -121,6 +142,9 @@ export function parseCommand(input: Buffer | string): Command {
       return parseOneId(op, args, line);
     case 'schedule':
       return parseSchedule(args, line);
+    case 'add-origin':
+    case 'remove-origin':
+      return parseOriginCommand(op, args, line);
     default:
       throw StoreError.invalid(`unknown command ${quote(op)}: ${USAGE}`);
   }
@@ -130,6 +154,8 @@ export function parseCommand(input: Buffer | string): Command {
 export function formatCommand(cmd: Command): string {
   if (cmd.op === 'schedule') return `schedule ${cmd.name} every ${formatInterval(cmd.every)} keep ${cmd.keep}\n`;
   if (cmd.op === 'unschedule') return `schedule ${cmd.name} off\n`;
+  if (cmd.op === 'add-origin') return `add-origin ${cmd.name} ${cmd.path}\n`;
+  if (cmd.op === 'remove-origin') return `remove-origin ${cmd.name}\n`;
   if (cmd.op !== 'create') return `${cmd.op} ${cmd.id}\n`;
   const words = ['create'];
   if (cmd.id !== undefined) words.push(cmd.id);

@@ -11,7 +11,14 @@ import { FormatOptions, OpenOptions, OriginIdentity, OriginOpener, Store } from 
 export interface OpenedStore {
   store: Store;
   /** The COW and each origin file, as opened: what a new origin must not be. */
-  files: readonly Seen[];
+  readonly files: readonly Seen[];
+  /**
+   * Open origin `o`'s file and add it to the store, refusing a file the store has open
+   * already (or its COW). A store of one origin names that one as `first`.
+   */
+  addOrigin(o: OriginFile, first?: OriginFile): Promise<void>;
+  /** Remove origin `name` from the store (its file closed); its space returns in the background. */
+  removeOrigin(name: string): Promise<void>;
   /** Tell other openers this store serves the mount at `mountpoint`. */
   serving(mountpoint: string): Promise<void>;
   /** Tell other openers this store is being closed: they wait for it instead of refusing. */
@@ -151,6 +158,28 @@ export async function openFiles(files: StoreFiles, opts: OpenOptions = {}, lockW
       return {
         store,
         files: seen,
+        addOrigin: async (o, first) => {
+          const device = await openOrigin(o.name, o.path);
+          try {
+            const named = { name: o.name, device, path: resolve(o.path), identity: identityOf(device) };
+            // a store of one origin names its own as it gets a second
+            const known = seen.map((f) =>
+              first && f.what === 'the origin' ? { ...f, what: `origin ${first.name}` } : f,
+            );
+            const added = { what: `origin ${o.name}`, ...named };
+            assertDistinct([...known, added]);
+            await store.addOrigin(named, first && { name: first.name, path: resolve(first.path) });
+            seen.splice(0, seen.length, ...known, added);
+          } catch (e) {
+            await device.close();
+            throw e;
+          }
+        },
+        removeOrigin: async (name) => {
+          await store.removeOrigin(name);
+          const i = seen.findIndex((f) => f.what === `origin ${name}`);
+          if (i >= 0) seen.splice(i, 1);
+        },
         serving: (mountpoint) => lock.serving(mountpoint),
         closing: () => lock.closing(),
         close: async () => {
@@ -173,17 +202,7 @@ export async function openFiles(files: StoreFiles, opts: OpenOptions = {}, lockW
 export async function addOriginFile(files: StoreFiles, o: OriginFile, first?: OriginFile): Promise<void> {
   const opened = await openFiles(files, { commitInterval: 0 });
   try {
-    const device = await openOrigin(o.name, o.path);
-    try {
-      const named = { name: o.name, device, path: resolve(o.path), identity: identityOf(device) };
-      const unnamed = first && opened.files.find((f) => f.what === 'the origin');
-      const known = opened.files.map((f) => (f === unnamed ? { ...f, what: `origin ${first!.name}` } : f));
-      assertDistinct([...known, { what: `origin ${o.name}`, ...named }]);
-      await opened.store.addOrigin(named, first && { name: first.name, path: resolve(first.path) });
-    } catch (e) {
-      await device.close();
-      throw e;
-    }
+    await opened.addOrigin(o, first);
   } finally {
     await opened.close();
   }

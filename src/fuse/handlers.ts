@@ -122,6 +122,9 @@ export class Handlers {
         case 'unschedule':
           await this.volume.removeSchedule(cmd.name);
           break;
+        case 'add-origin':
+        case 'remove-origin':
+          throw StoreError.invalid(`${cmd.op} is a command of the root's control (of a mount of named origins)`);
       }
     });
   }
@@ -150,6 +153,16 @@ export class Handlers {
     this.volume.snapshotExists(id);
     await this.assertDeletable(id);
     await this.volume.delete(id);
+  }
+
+  /** BUSY if any image of this origin is open, or a send or receive of it is under way. */
+  assertUnused(): void {
+    const busy = [...this.opens.keys()];
+    if (busy.length) throw new StoreError('BUSY', `origin ${this.volume.name} is in use: ${busy.join(', ')} open`);
+    const sending = this.sends.list();
+    if (sending.length)
+      throw new StoreError('BUSY', `origin ${this.volume.name} is in use: a send of ${sending[0].snapshot}`);
+    if (this.receives.underWay) throw new StoreError('BUSY', `origin ${this.volume.name} is in use: a receive`);
   }
 
   /** BUSY if snapshot `id` is open or being sent (and does not stop within a moment). */

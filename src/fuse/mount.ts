@@ -53,7 +53,7 @@ export class Mount {
     if (!st?.isDirectory()) throw StoreError.invalid(`mountpoint ${mnt} is not a directory`);
     if (await isMountPoint(mnt)) throw new StoreError('BUSY', `mountpoint ${mnt} is busy: something is mounted there`);
     const opened = await openFiles(files, opts);
-    const handlers = new StoreHandlers(opened.store);
+    const handlers = new StoreHandlers(opened.store, opened);
     const fuse = new Fuse(mnt, handlers.operations(), {
       timeout: false,
       maxRead: MAX_REQUEST,

@@ -35,6 +35,11 @@ export class Receives {
   ) {}
 
   /** Is file handle `fd` a receive? */
+  /** Is a receive session open? */
+  get underWay(): boolean {
+    return this.sessions.size > 0;
+  }
+
   has(fd: number): boolean {
     return this.sessions.has(fd);
   }

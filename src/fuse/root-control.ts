@@ -1,7 +1,8 @@
 // The control file at the root of a mount of named origins. Written, it takes what
 // concerns every origin at once: `create <id>` and `delete <id>` (one commit: a
-// consistency group), and `schedule <name> every <interval> keep <n>` / `schedule <name>
-// off`, whose rolling snapshots are such groups. Read, it gives the store-wide status
+// consistency group), `schedule <name> every <interval> keep <n>` / `schedule <name>
+// off`, whose rolling snapshots are such groups, and `add-origin <name> <file>` /
+// `remove-origin <name>`, which the mount shows at once. Read, it gives the store-wide status
 // (control/store-status.ts).
 import createDebug from 'debug';
 import type { Store } from '../engine/store';
@@ -14,6 +15,12 @@ import { formatStoreStatus } from '../control/store-status';
 
 const debug = createDebug('snapfuse:root');
 
+/** Origins added to and removed from the mounted store. */
+export interface LiveOrigins {
+  addOrigin(name: string, path: string): Promise<void>;
+  removeOrigin(name: string): Promise<void>;
+}
+
 export class RootControl {
   private lastError: Fault | null = null; // of the root's commands and group schedules
   private readonly scheduler = new Scheduler(this.scheduleHost());
@@ -21,6 +28,8 @@ export class RootControl {
   constructor(
     private readonly store: Store,
     private readonly views: ReadonlyMap<string, Handlers>,
+    /** Origins added and removed while mounted: the router's, as it shows them. */
+    private readonly origins: LiveOrigins,
   ) {}
 
   /** Carry out one command; errors are recorded for the status and thrown. */
@@ -38,9 +47,13 @@ export class RootControl {
         this.scheduler.wake();
       } else if (cmd.op === 'unschedule') {
         await groups.removeSchedule(cmd.name);
+      } else if (cmd.op === 'add-origin') {
+        await this.origins.addOrigin(cmd.name, cmd.path);
+      } else if (cmd.op === 'remove-origin') {
+        await this.origins.removeOrigin(cmd.name);
       } else {
         throw StoreError.invalid(
-          "the root's control takes create <id>, delete <id> and schedule (of every origin at once)",
+          "the root's control takes create <id>, delete <id>, schedule, add-origin and remove-origin",
         );
       }
     });

@@ -16,21 +16,61 @@ import { readText } from './made-files';
 import { Handlers } from './handlers';
 import { MAX_COMMAND_BYTES } from '../control/command';
 import { RootControl } from './root-control';
+import type { OpenedStore } from '../engine/open-files';
+import { StoreError } from '../errors';
 
 const E = (name: keyof typeof osConstants.errno) => -osConstants.errno[name];
 const S_IFDIR = 0o040000;
 /** Operations answered 0 at the root: nothing to do there. */
 const HARMLESS = new Set<keyof Operations>(['release', 'flush', 'fsync', 'utimens']);
 
+/** Adding and removing origins of the store being served: its files' owner (open-files.ts). */
+export type OriginFiles = Pick<OpenedStore, 'addOrigin' | 'removeOrigin'>;
+
 export class StoreHandlers {
   private readonly views = new Map<string, Handlers>();
+  private readonly opsOf = new Map<string, Operations>(); // each view's operations, as routed to
   private readonly mounted = new Date();
   private readonly rootControl: RootControl;
   private rootText: Buffer = Buffer.alloc(0); // the root status, as of its last stat
+  private scheduling = false;
 
-  constructor(private readonly store: Store) {
-    for (const v of store.volumes()) this.views.set(v.name, new Handlers(v));
-    this.rootControl = new RootControl(store, this.views);
+  constructor(
+    private readonly store: Store,
+    private readonly files?: OriginFiles,
+  ) {
+    for (const v of store.volumes()) this.addView(v.name);
+    this.rootControl = new RootControl(store, this.views, this);
+  }
+
+  /**
+   * Origin `name` is added from `path` while mounted: its directory appears at once. Only
+   * in a mount of named origins (a store of one would change its layout under its users).
+   */
+  async addOrigin(name: string, path: string): Promise<void> {
+    if (!this.files) throw StoreError.invalid('this mount cannot add origins');
+    await this.files.addOrigin({ name, path });
+    const view = this.addView(name);
+    if (this.scheduling) view.startSchedules();
+  }
+
+  /** Origin `name` goes, with its snapshots; BUSY, changing nothing, while any of it is in use. */
+  async removeOrigin(name: string): Promise<void> {
+    if (!this.files) throw StoreError.invalid('this mount cannot remove origins');
+    const view = this.views.get(name);
+    if (!view) throw new StoreError('NOT_FOUND', `no origin ${name}`);
+    view.assertUnused();
+    await this.files.removeOrigin(name);
+    this.views.delete(name);
+    this.opsOf.delete(name);
+    await view.stopSchedules();
+  }
+
+  private addView(name: string): Handlers {
+    const view = new Handlers(this.store.volume(this.store.named ? name : undefined));
+    this.views.set(name, view);
+    this.opsOf.set(name, view.operations());
+    return view;
   }
 
   /** One origin's handlers: by name, or the only one. */
@@ -40,12 +80,8 @@ export class StoreHandlers {
     return v;
   }
 
-  /** Every origin's handlers, by name. */
-  all(): ReadonlyMap<string, Handlers> {
-    return this.views;
-  }
-
   startSchedules(): void {
+    this.scheduling = true;
     for (const v of this.views.values()) v.startSchedules();
     if (this.store.named) this.rootControl.startSchedules();
   }
@@ -72,9 +108,9 @@ export class StoreHandlers {
 
   /** The operations object for fuse-native. */
   operations(): Operations {
-    if (!this.store.named) return this.view().operations();
-    const ops = new Map([...this.views].map(([name, h]) => [name, h.operations()]));
-    const any = ops.values().next().value!;
+    if (!this.store.named) return this.opsOf.values().next().value!;
+    const ops = this.opsOf; // origins come and go while mounted
+    const any = () => ops.values().next().value!;
     // every operation takes the path first and the callback last: hand it to the
     // origin's own handlers with the path inside its directory
     const route =
@@ -87,11 +123,11 @@ export class StoreHandlers {
         if (path === '/control') return this.rootControlFile(op, rest, cb);
         if (path !== '/') return cb(E('ENOENT'));
         // the space is the store's: any origin's answer is the root's
-        if (op === 'statfs') return any.statfs!('/', cb as never);
+        if (op === 'statfs') return any().statfs!('/', cb as never);
         this.root(op, cb);
       };
     const out: Record<string, unknown> = {};
-    for (const op of Object.keys(any)) out[op] = route(op as keyof Operations);
+    for (const op of Object.keys(any())) out[op] = route(op as keyof Operations);
     return guard(out as Operations, (op, path, e) => this.fail(`${op} ${path}`, e));
   }
 

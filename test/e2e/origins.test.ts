@@ -1,8 +1,19 @@
 // Two disks in one store, through a real mount: each origin an ext4 of its own, each
 // with its directory, control file and snapshots; a rollback of one leaves the other
 // alone; the space and its figures are per origin; origins are removed and added on an
-// unmounted store; an origin file that is not the one formatted is refused.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'fs';
+// unmounted store, and on a mounted one without a remount; an origin file that is not the
+// one formatted is refused; snapshots and schedules of every origin at once.
+import {
+  closeSync,
+  copyFileSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'fs';
 import { join } from 'path';
 import { canMount, CLI, until, World } from '../helpers/e2e';
 import { parseStoreStatus } from '../../src/control/store-status';
@@ -211,4 +222,60 @@ d('several origins in one store', () => {
     expect(taken('x')).toEqual(left);
     w.umount(mnt);
   }, 60_000);
+  test('origins added and removed on a mounted store: shown and gone without a remount', async () => {
+    const [x, y, z] = [w.file('live-x.img', 4 * MiB), w.file('live-y.img', 4 * MiB), w.file('live-z.img', 6 * MiB)];
+    const cow = w.file('live.cow', 32 * MiB);
+    const mnt = w.path('live');
+    mkdirSync(mnt);
+    w.ok('format', cow, '--origin', `x=${x}`, '--origin', `y=${y}`);
+    w.ok('mount', cow, mnt);
+    w.track(mnt);
+    const root = () => parseStoreStatus(readFileSync(join(mnt, 'control'), 'utf8'));
+
+    w.ok('add-origin', mnt, `z=${z}`);
+    expect(readdirSync(mnt).sort()).toEqual(['control', 'x', 'y', 'z']);
+    expect(statSync(join(mnt, 'z/origin.img')).size).toBe(6 * MiB);
+    expect(root().origins.map((o) => o.name)).toEqual(['x', 'y', 'z']);
+    writeFileSync(join(mnt, 'z/origin.img'), Buffer.alloc(MiB, 7), { flag: 'r+' });
+    w.ok('create', mnt, 'g1'); // the group takes the new origin too
+    expect(
+      readFileSync(join(mnt, 'z/snapshots/g1.img'))
+        .subarray(0, MiB)
+        .every((b) => b === 7),
+    ).toBe(true);
+    // a file the store has already, and a name it has, are refused and change nothing
+    expect(w.snapfuse('add-origin', mnt, `w=${x}`).stderr).toMatch(/origin w \(.*\) is the same file as origin x/);
+    expect(w.snapfuse('add-origin', mnt, `y=${w.file('live-w.img', MiB)}`).stderr).toMatch(/has an origin y already/);
+    expect(root().origins).toHaveLength(3);
+
+    // in use: refused whole
+    const fd = openSync(join(mnt, 'z/origin.img'), 'r');
+    const busy = w.snapfuse('remove-origin', mnt, 'z');
+    expect(busy.status).toBe(1);
+    expect(busy.stderr).toMatch(/origin z is in use: origin open \(EBUSY\)/);
+    closeSync(fd);
+    w.ok('remove-origin', mnt, 'z');
+    expect(readdirSync(mnt).sort()).toEqual(['control', 'x', 'y']);
+    expect(root().origins.map((o) => o.name)).toEqual(['x', 'y']);
+    expect(() => writeFileSync(join(mnt, 'x/control'), `add-origin q ${z}\n`)).toThrow(/EINVAL/);
+    w.umount(mnt);
+    await unmounted();
+    expect(w.ok('check', cow)).toMatch(/clean/);
+    w.ok('mount', cow, mnt); // the change is in the store
+    w.track(mnt);
+    expect(readdirSync(mnt).sort()).toEqual(['control', 'x', 'y']);
+    w.umount(mnt);
+  });
+
+  test('a mount of a store of one origin cannot gain origins while mounted', () => {
+    const [origin, cow, mnt] = [w.file('one.img', 4 * MiB), w.file('one.cow', 16 * MiB), w.path('one')];
+    mkdirSync(mnt);
+    w.ok('format', origin, cow);
+    w.ok('mount', origin, cow, mnt);
+    w.track(mnt);
+    const refused = w.snapfuse('add-origin', mnt, `b=${w.file('one-b.img', MiB)}`);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/is not the root of a mount of named origins/);
+    w.umount(mnt);
+  });
 });

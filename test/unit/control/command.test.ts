@@ -34,6 +34,9 @@ describe('control commands: valid forms', () => {
     ['schedule t1 every 90s keep 1', { op: 'schedule', name: 't1', every: 90, keep: 1 }],
     ['schedule weekly every 1w keep 52', { op: 'schedule', name: 'weekly', every: 604800, keep: 52 }],
     ['schedule hourly off', { op: 'unschedule', name: 'hourly' }],
+    ['add-origin log /var/lib/log.img', { op: 'add-origin', name: 'log', path: '/var/lib/log.img' }],
+    ['add-origin db2  /srv/my disks/db 2.img ', { op: 'add-origin', name: 'db2', path: '/srv/my disks/db 2.img' }],
+    ['remove-origin log', { op: 'remove-origin', name: 'log' }],
   ])('%j parses', (text, expected) => {
     expect(parseCommand(text)).toEqual(expected);
     expect(parseCommand(Buffer.from(text))).toEqual(expected);
@@ -65,6 +68,8 @@ describe('control commands: valid forms', () => {
       { op: 'schedule', name: 'daily', every: 86400, keep: 7 },
       { op: 'schedule', name: 'odd', every: 61, keep: 3 },
       { op: 'unschedule', name: 'daily' },
+      { op: 'add-origin', name: 'a.b', path: '/x/y z.img' },
+      { op: 'remove-origin', name: 'a.b' },
     ];
     for (const c of cmds) expect(parseCommand(formatCommand(c))).toEqual(c);
     expect(formatCommand({ op: 'create', id: 'a', from: 'b' })).toBe('create a from b\n');
@@ -108,6 +113,15 @@ describe('control commands: refusals', () => {
     expectRefused('schedule hourly every 1h keep 0', 'invalid count to keep "0"');
     expectRefused('schedule hourly every 1h keep 100001', 'invalid count to keep');
     expectRefused('schedule hourly of', 'expected "schedule <name> every');
+  });
+
+  test('an origin command needs a good name, and add-origin an absolute path', () => {
+    expectRefused('add-origin', 'missing origin name');
+    expectRefused('add-origin Log /x.img', 'bad origin name "Log"');
+    expectRefused('add-origin log', 'the file as an absolute path');
+    expectRefused('add-origin log x.img', 'the file as an absolute path');
+    expectRefused('remove-origin', 'missing origin name');
+    expectRefused('remove-origin a b', 'too many arguments');
   });
 
   test('bad ids are refused and quoted: path tricks, too long, bad characters', () => {
@@ -202,6 +216,11 @@ function checkOutcome(input: Buffer | string): void {
   }
   if (cmd.op === 'schedule' || cmd.op === 'unschedule') {
     if (!/^[a-z][a-z0-9]{0,15}$/.test(cmd.name)) throw new Error(`bad schedule name accepted: ${cmd.name}`);
+    return;
+  }
+  if (cmd.op === 'add-origin' || cmd.op === 'remove-origin') {
+    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(cmd.name)) throw new Error(`bad origin name accepted: ${cmd.name}`);
+    if (cmd.op === 'add-origin' && !cmd.path.startsWith('/')) throw new Error(`relative path accepted: ${cmd.path}`);
     return;
   }
   const ids = [cmd.id, cmd.op === 'create' ? cmd.from : undefined].filter((x): x is string => x !== undefined);
