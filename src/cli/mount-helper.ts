@@ -32,7 +32,7 @@ const GENERIC = new Set([
 ]);
 
 /** Options given to `snapfuse mount` as `--<name> <value>`. */
-const PASSED = new Set(['cache-size', 'write-back']);
+const PASSED = new Set(['cache-size', 'write-back', 'when-full']);
 
 /**
  * The arguments of `snapfuse mount` if `argv` is a mount helper's call,
@@ -53,7 +53,7 @@ export function mountHelperArgs(argv: readonly string[]): string[] | null {
     else if (name === 'ro') throw StoreError.invalid('a read-only mount is not supported: mount rw');
     else if (!GENERIC.has(name) && !name.startsWith('x-') && name !== 'comment' && name !== '') {
       throw StoreError.invalid(
-        `unknown mount option ${JSON.stringify(option)} (snapfuse takes origin=, cache-size=, write-back=)`,
+        `unknown mount option ${JSON.stringify(option)} (snapfuse takes origin=, cache-size=, write-back=, when-full=)`,
       );
     }
   }

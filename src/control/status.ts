@@ -54,6 +54,8 @@ export interface StatusInput {
   sends?: ReadonlyArray<{ snapshot: string; base: string | null }>;
   /** The receives into the mount kept cut or under way: the snapshot, the image bytes that arrived, the resume token. */
   receives?: ReadonlyArray<{ name: string; bytes: number; token: string }>;
+  /** What an origin write that finds the store full does: refuse, retire or invalidate. */
+  whenFull?: string | null;
 }
 
 // ---------------------------------------------------------------------------
@@ -123,6 +125,12 @@ function token(text: string): string {
   return text;
 }
 
+/** `when-full <policy>`, or `when-full -` where none is known. */
+export function whenFullLine(policy: string | null | undefined): string {
+  if (policy && !/^[a-z]+$/.test(policy)) throw StoreError.invalid(`status: not a policy: ${quote(policy)}`);
+  return `when-full ${policy || NONE}`;
+}
+
 /** `schedule <name> <interval> <keep> <next>`: a schedule and when it takes its next snapshot. */
 export function scheduleLine(x: ScheduleStatus): string {
   return `schedule ${scheduleName(x.name)} ${formatInterval(x.every)} ${x.keep} ${timestamp(x.next)}`;
@@ -179,6 +187,7 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
       ...(s.receives ?? []).map(
         (x) => `receiving ${statusId(x.name)} ${byteCount('received', x.bytes)} ${token(x.token)}`,
       ),
+      whenFullLine(s.whenFull),
     ]),
   };
 }
@@ -302,7 +311,7 @@ export function parseStatus(text: string): StatusInput {
 
 function readSpaceAndSchedules(
   r: StatusReader,
-): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon' | 'sends' | 'receives'> {
+): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon' | 'sends' | 'receives' | 'whenFull'> {
   const space = r.optional('space', 1);
   const accounting = r.optional('accounting', 1);
   const count = r.optional('schedules', 1);
@@ -324,7 +333,9 @@ function readSpaceAndSchedules(
     const [name, bytes, resume] = r.fields('receiving', 3);
     receives.push({ name: readId(name), bytes: readCount(bytes), token: token(resume) });
   }
+  const whenFull = r.optional('when-full', 1);
   return {
+    whenFull: whenFull && whenFull[0] !== NONE ? whenFull[0] : null,
     daemon: daemon && daemon[0] !== NONE ? readCount(daemon[0]) : null,
     sends,
     receives,

@@ -10,6 +10,7 @@
 //   daemon <pid|->
 //   schedules <n>                         (of every origin at once)
 //   schedule <name> <interval> <keep> <next>   (n lines)
+//   when-full <refuse|retire|invalidate>
 import { StoreError } from '../errors';
 import { NONE, quote } from './words';
 import {
@@ -22,6 +23,7 @@ import {
   readScheduleLine,
   ScheduleStatus,
   scheduleLine,
+  whenFullLine,
 } from './status';
 
 export interface StoreStatusInput {
@@ -33,6 +35,7 @@ export interface StoreStatusInput {
   lastError: { errno: string; message: string } | null;
   daemon: number | null;
   schedules: readonly ScheduleStatus[];
+  whenFull: string | null;
 }
 
 const ORIGIN_WORD = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -50,6 +53,7 @@ export function formatStoreStatus(s: StoreStatusInput): string {
     `daemon ${s.daemon === null ? NONE : byteCount('daemon pid', s.daemon)}`,
     `schedules ${s.schedules.length}`,
     ...s.schedules.map(scheduleLine),
+    whenFullLine(s.whenFull),
   ];
   return lines.map((l) => `${l}\n`).join('');
 }
@@ -80,6 +84,7 @@ export function parseStoreStatus(text: string): StoreStatusInput {
   // an older daemon's status ends at its daemon line
   const count = lines[next] ? readCount(take('schedules')) : 0;
   for (let i = 0; i < count; i++) schedules.push(readScheduleLine(take('schedule').split(' ')));
+  const whenFull = lines[next] ? take('when-full') : NONE;
   return {
     origins,
     usedBytes: used,
@@ -89,5 +94,6 @@ export function parseStoreStatus(text: string): StoreStatusInput {
     lastError,
     daemon: daemon === NONE ? null : readCount(daemon),
     schedules,
+    whenFull: whenFull === NONE ? null : whenFull,
   };
 }

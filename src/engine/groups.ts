@@ -12,7 +12,7 @@ import type { Volume, VolumeHost } from './volume';
 
 const debug = createDebug('snapfuse:groups');
 
-export type GroupParts = Pick<VolumeHost, 'core' | 'access' | 'reclaimer' | 'rollback'>;
+export type GroupParts = Pick<VolumeHost, 'core' | 'access' | 'reclaimer' | 'rollback' | 'full'>;
 
 export class Groups {
   constructor(
@@ -33,11 +33,14 @@ export class Groups {
     checkSnapshotId(id);
     const volumes = this.volumes();
     for (const v of volumes) await this.host.rollback.done(v.origin);
-    await this.core.change(async () => {
-      const edits: Array<() => string> = [];
-      for (const v of volumes) edits.push(await v.prepareCreate(id, ORIGIN_IMAGE, schedule));
-      return () => void edits.forEach((edit) => edit());
-    });
+    const { full } = this.host;
+    const create = () =>
+      this.core.change(async () => {
+        const edits: Array<() => string> = [];
+        for (const v of volumes) edits.push(await v.prepareCreate(id, ORIGIN_IMAGE, schedule));
+        return () => void edits.forEach((edit) => edit());
+      });
+    await full.withRoom(create, () => full.makeRoomToCreate());
     debug('took %s of %d origins', id, volumes.length);
   }
 

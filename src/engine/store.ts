@@ -32,6 +32,7 @@ import {
 import { Volume, VolumeHost } from './volume';
 import { STAGED_SOURCE } from './staging';
 import { Groups } from './groups';
+import { FullStore } from './full-store';
 
 export { ID_PATTERN, ORIGIN_IMAGE } from './snapshot-id';
 export { Volume } from './volume';
@@ -85,6 +86,8 @@ export class Store {
   private readonly host: VolumeHost;
   /** Snapshots of every origin at once, and their schedules. */
   readonly groups: Groups;
+  /** What an origin write that finds the store full does. */
+  readonly full: FullStore;
   private readonly volumeOf = new Map<number, Volume>();
   /** Background failures, for the status; a failure where data is at stake makes the store read-only. */
   readonly faults = new Faults();
@@ -104,7 +107,8 @@ export class Store {
     this.data = new DataPath(core, accounting, writeBack, faults, this.reclaimer);
     this.rollback = new Rollback(core, this.data, core.record.rollback, faults, () => this.reclaimer.kick());
     const { data, access, reclaimer, rollback } = this;
-    this.host = { core, data, access, accounting, reclaimer, rollback, faults };
+    this.full = new FullStore({ core, data, access, accounting, reclaimer, faults });
+    this.host = { core, data, access, accounting, reclaimer, rollback, full: this.full, faults };
     this.groups = new Groups(this.host, () => this.volumes());
     if (commitInterval > 0) {
       this.timer = setInterval(

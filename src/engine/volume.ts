@@ -18,6 +18,7 @@ import { Accounting, SnapshotSpace, SpaceTotals } from './background/accounting'
 import { withSchedule } from './background/schedule';
 import { checkSnapshotId as checkId, ORIGIN_IMAGE } from './snapshot-id';
 import { Staging } from './staging';
+import type { FullStore, WhenFull } from './full-store';
 
 export interface SnapshotInfo {
   id: string;
@@ -25,6 +26,7 @@ export interface SnapshotInfo {
   created: Date;
   uuid: string;
   schedule: string; // the schedule that took it, "" if a person did
+  invalid: boolean; // a full store could not keep its data (--when-full invalidate): it reads EIO
 }
 
 export interface VolumeStatus {
@@ -39,6 +41,7 @@ export interface VolumeStatus {
   fault: Fault | null; // the newest failure of the store's background work
   space: SpaceTotals; // of this origin's snapshots
   accounting: number | null; // fraction done while the space figures are counted again, else null
+  whenFull: WhenFull; // what an origin write that finds the store full does (the store's)
 }
 
 /** The store's owners a volume works through: they are shared by all its volumes. */
@@ -49,6 +52,7 @@ export interface VolumeHost {
   readonly accounting: Accounting;
   readonly reclaimer: Reclaimer;
   readonly rollback: Rollback;
+  readonly full: FullStore;
   readonly faults: Faults;
 }
 
@@ -68,7 +72,7 @@ export class Volume {
     readonly origin: number,
   ) {
     this.staging = new Staging(host, origin, {
-      leafOf: (image) => this.leafOf(image),
+      leafOf: (image) => this.dataOf(image),
       checkRange: (buf, pos) => this.checkRange(buf, pos),
       assertPresent: () => this.assertPresent(),
       holds: (uuid) => this.snapshotByUuid(uuid) !== null,
@@ -193,7 +197,10 @@ export class Volume {
     this.host.access.assertWritable();
     if (id !== undefined) checkId(id);
     if (from === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
-    return this.core.change(() => this.prepareCreate(id, from, schedule));
+    return this.host.full.withRoom(
+      () => this.core.change(() => this.prepareCreate(id, from, schedule)),
+      () => this.host.full.makeRoomToCreate(),
+    );
   }
 
   /**
@@ -207,7 +214,7 @@ export class Volume {
     if (versions.snapshot(this.origin, name)) {
       throw new StoreError('EXISTS', `snapshot ${name} already exists${this.name ? ` in origin ${this.name}` : ''}`);
     }
-    const source = this.leafOf(from);
+    const source = this.dataOf(from);
     this.core.space.require(16);
     // a snapshot of the origin holds what the origin holds now: make that durable
     // first, or a crash could take back a write the snapshot already shows
@@ -239,7 +246,7 @@ export class Volume {
     this.host.access.assertWritable();
     checkId(id);
     await this.host.rollback.done(); // one runs at a time: the next starts when it ends
-    await this.host.rollback.start(this.origin, () => this.leafOf(id), id);
+    await this.host.rollback.start(this.origin, () => this.dataOf(id), id);
   }
 
   // ---- schedules -------------------------------------------------------------------
@@ -309,7 +316,7 @@ export class Volume {
    */
   async *diff(from: string, to: string): AsyncGenerator<ByteRange> {
     this.host.access.assertOpen();
-    const [a, b] = [this.leafOf(from), this.leafOf(to)];
+    const [a, b] = [this.dataOf(from), this.dataOf(to)];
     await this.host.data.writeBack.drain(); // held origin writes are not in the metadata yet
     yield* chunkRanges(differingChunks(this.core, this.origin, a, b), this.chunkSize, this.originSize);
   }
@@ -328,18 +335,22 @@ export class Volume {
         data.readOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined),
       );
     }
-    return this.core.gate.withShared(() => data.readSnapshot(this.origin, this.leafOf(image), buf, pos));
+    return this.core.gate.withShared(() => data.readSnapshot(this.origin, this.dataOf(image), buf, pos));
   }
 
   async write(image: string, buf: Buffer, pos: number): Promise<void> {
     this.host.access.assertWritable();
     this.checkRange(buf, pos);
-    const { data, rollback } = this.host;
-    await this.core.gate.withShared(() =>
-      image === ORIGIN_IMAGE
-        ? data.writeOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined)
-        : data.writeSnapshot(this.origin, this.leafOf(image), buf, pos),
-    );
+    const { data, rollback, full } = this.host;
+    const write = () =>
+      this.core.gate.withShared(() =>
+        image === ORIGIN_IMAGE
+          ? data.writeOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined)
+          : data.writeSnapshot(this.origin, this.dataOf(image), buf, pos),
+      );
+    if (image !== ORIGIN_IMAGE) return write();
+    // a full store: room is made as its policy says, and the write tried again
+    await full.withRoom(write, () => full.makeRoom(this.origin, pos, buf.length));
   }
 
   /** Everything written so far to this origin and its snapshots becomes durable. */
@@ -364,6 +375,7 @@ export class Volume {
       fault: this.host.faults.last,
       space: accounting.totals(this.origin),
       accounting: accounting.isCounting ? (accounting.progress ?? 0) : null,
+      whenFull: this.host.full.policy,
     };
   }
 
@@ -384,6 +396,15 @@ export class Volume {
     return v;
   }
 
+  /** The leaf of an image whose data is asked for: EIO for a snapshot a full store made invalid. */
+  private dataOf(image: string): Version {
+    const v = this.leafOf(image);
+    if (v.invalid) {
+      throw StoreError.io(`snapshot ${image} is invalid: the store was full and could not keep its data; delete it`);
+    }
+    return v;
+  }
+
   private nextFreeId(): string {
     let max = 0;
     for (const v of this.core.versions.snapshots(this.origin))
@@ -396,13 +417,14 @@ export class Volume {
     const gone = v.source !== ORIGIN_IMAGE && !this.core.versions.snapshot(v.origin, v.source);
     const parent = gone ? '-' : v.source;
     const had = this.infoOf.get(v);
-    if (had?.parent === parent && had.id === v.name) return had;
+    if (had?.parent === parent && had.id === v.name && had.invalid === v.invalid) return had;
     const info = {
       id: v.name,
       parent,
       created: new Date(v.created),
       uuid: v.uuid.toString('hex'),
       schedule: v.schedule,
+      invalid: v.invalid,
     };
     this.infoOf.set(v, info);
     return info;

@@ -28,7 +28,8 @@
 //   163    16   schedule: the class that took it ("" when a person did)
 //   179    8    received: a partial receive's hidden leaf, the image bytes from 0 on
 //                that arrived whole and are durable (0 for every other version)
-//   187    5    reserved
+//   187    1    flags: 1 invalid (a full store could not keep its data: it reads EIO)
+//   188    4    reserved
 //
 // Exception table: key (origin id * 2^40 + chunk, version id), value EXCEPTION_SIZE bytes:
 //   OFFSET SIZE FIELD
@@ -129,7 +130,11 @@ export interface VersionRecord {
   source: string;
   schedule: string;
   received: number;
+  /** The store could not keep this snapshot's data (`--when-full invalidate`): it reads EIO. */
+  invalid: boolean;
 }
+
+const INVALID = 1;
 
 export function packVersion(v: VersionRecord): Buffer {
   const buf = Buffer.alloc(VERSION_SIZE);
@@ -144,6 +149,7 @@ export function packVersion(v: VersionRecord): Buffer {
   buf.writeUInt8(buf.write(v.source, 98, NAME_MAX, 'utf8'), 97);
   buf.writeUInt8(buf.write(v.schedule, 163, SCHEDULE_NAME_MAX, 'utf8'), 162);
   writeU64(buf, 179, v.received);
+  buf.writeUInt8(v.invalid ? INVALID : 0, 187);
   return buf;
 }
 
@@ -160,6 +166,7 @@ export function unpackVersion(id: number, buf: Buffer): VersionRecord {
     source: buf.toString('utf8', 98, 98 + Math.min(buf.readUInt8(97), NAME_MAX)),
     schedule: buf.toString('utf8', 163, 163 + Math.min(buf.readUInt8(162), SCHEDULE_NAME_MAX)),
     received: readU64(buf, 179),
+    invalid: (buf.readUInt8(187) & INVALID) !== 0,
   };
 }
 

@@ -25,7 +25,9 @@
 //   152    8    created, ms since the epoch
 //   160    8    committed, ms since the epoch
 //   168    4    rollback: origin id
-//   172    340  zero
+//   172    1    when full: 0 not set (retire with a schedule, else refuse), 1 refuse,
+//               2 retire, 3 invalidate (see engine/full-store.ts)
+//   173    339  zero
 //   512    1    schedules: how many (at most 8 in format 1, 32 in format 2)
 //   520    32*n schedule n: 0 u8 name length, 1 name (16, zero-padded), 20 u32 interval in
 //               seconds, 24 u32 snapshots kept, 28 u16 origin id, 30 reserved
@@ -73,6 +75,7 @@ export interface Superblock {
   created: number;
   committed: number;
   schedules: ScheduleRecord[];
+  whenFull: number;
 }
 
 export function packSuperblock(sb: Superblock): Buffer {
@@ -96,6 +99,7 @@ export function packSuperblock(sb: Superblock): Buffer {
   writeU64(buf, 152, sb.created);
   writeU64(buf, 160, sb.committed);
   buf.writeUInt32LE(sb.rollbackOrigin, 168);
+  buf.writeUInt8(sb.whenFull, 172);
   buf.writeUInt8(sb.schedules.length, SCHEDULES_AT);
   sb.schedules.forEach((r, i) => {
     const at = SCHEDULES_AT + 8 + 32 * i;
@@ -128,6 +132,7 @@ export function unpackSuperblock(buf: Buffer): Superblock {
     created: readU64(buf, 152),
     committed: readU64(buf, 160),
     rollbackOrigin: buf.readUInt32LE(168),
+    whenFull: buf.readUInt8(172),
     schedules: Array.from({ length: Math.min(MAX_SCHEDULES, buf.readUInt8(SCHEDULES_AT)) }, (_, i) => {
       const at = SCHEDULES_AT + 8 + 32 * i;
       return {

@@ -155,6 +155,11 @@ export class Handlers {
     await this.volume.delete(id);
   }
 
+  /** Is snapshot `id` of origin `origin` (if it is this one's) open or being sent? */
+  holds(origin: number, id: string): boolean {
+    return this.volume.origin === origin && (this.isOpen(id) || this.sends.holder(id) !== null);
+  }
+
   /** BUSY if any image of this origin is open, or a send or receive of it is under way. */
   assertUnused(): void {
     const busy = [...this.opens.keys()];

@@ -9,7 +9,7 @@ import { promisify } from 'util';
 import Fuse from 'fuse-native';
 import { StoreError } from '../errors';
 import { openFiles, OpenedStore, StoreFiles } from '../engine/open-files';
-import { OpenOptions } from '../engine/store';
+import { OpenOptions, Store } from '../engine/store';
 import { StoreHandlers } from './router';
 import { mounts } from '../util/mountinfo';
 
@@ -39,6 +39,11 @@ export class Mount {
   private finished!: () => void;
   /** Resolves once the store is closed after the mount went away. */
   readonly done = new Promise<void>((r) => (this.finished = r));
+
+  /** The store this mount serves. */
+  get store(): Store {
+    return this.opened.store;
+  }
 
   private constructor(
     readonly mountpoint: string,

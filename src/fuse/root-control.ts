@@ -77,6 +77,7 @@ export class RootControl {
       lastError: newest,
       daemon: process.pid,
       schedules,
+      whenFull: this.store.full.policy,
     });
     return Buffer.from(text);
   }

@@ -41,6 +41,8 @@ export class StoreHandlers {
   ) {
     for (const v of store.volumes()) this.addView(v.name);
     this.rootControl = new RootControl(store, this.views, this);
+    // a full store retires no snapshot someone has open or is sending
+    store.full.inUse = (origin, id) => [...this.views.values()].some((h) => h.holds(origin, id));
   }
 
   /**

@@ -25,6 +25,7 @@ export interface StatusExtras {
 
 interface KeptLine {
   frame: ReturnType<typeof snapshotLineFrame>;
+  state: 'valid' | 'invalid';
   exclusive: number;
   shared: number;
   bytes: Buffer;
@@ -93,6 +94,7 @@ export class StatusText {
       daemon: process.pid,
       sends,
       receives,
+      whenFull: s.whenFull,
     };
     // the same facts give the same text: made again only when one changed
     const key = JSON.stringify({ ...input, lines: this.linesMade });
@@ -129,6 +131,7 @@ export class StatusText {
       }
       const line: KeptLine = {
         frame: snapshotLineFrame({ ...info, schedule: info.schedule || null }),
+        state: info.invalid ? 'invalid' : 'valid',
         exclusive: -1,
         shared: -1,
         bytes: Buffer.alloc(0),
@@ -188,7 +191,7 @@ export class StatusText {
 }
 
 function lineBytes(line: KeptLine, now: Figures): Buffer {
-  return Buffer.from(`${line.frame.line(now.exclusive, 'valid', now.shared)}\n`);
+  return Buffer.from(`${line.frame.line(now.exclusive, line.state, now.shared)}\n`);
 }
 
 function remake(line: KeptLine, now: Figures): void {

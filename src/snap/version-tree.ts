@@ -299,6 +299,15 @@ export class VersionTree {
     return undefined;
   }
 
+  /** A full store could not keep `v`'s data: it reads EIO from now on, and can only be deleted. */
+  markInvalid(v: Version): void {
+    if (v.invalid) return;
+    v.invalid = true;
+    this.markChanged(v);
+    // what the list shows of it changed: its state
+    if (v.kind === VersionKind.SNAPSHOT && v.state === VersionState.LIVE) this.logName(v.origin, v.name, false);
+  }
+
   /** A user deletes a snapshot: it vanishes from view now; reclaim removes it later. */
   markDeleted(v: Version): void {
     this.forgetName(v);
@@ -371,12 +380,13 @@ export class VersionTree {
     return { changed, removed };
   }
 
-  private add(r: Omit<VersionRecord, 'id' | 'uuid' | 'state' | 'received'>): Version {
+  private add(r: Omit<VersionRecord, 'id' | 'uuid' | 'state' | 'received' | 'invalid'>): Version {
     const id = this.nextId++;
     const parentNode = r.parent ? this.byId.get(r.parent)! : null;
     const v: Version = {
       ...r,
       received: 0,
+      invalid: false,
       id,
       uuid: uuidBytes(),
       state: VersionState.LIVE,

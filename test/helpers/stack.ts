@@ -39,6 +39,7 @@ export function commitFields(): CommitFields {
     rollbackCursor: 0,
     schedules: [],
     created: 0,
+    whenFull: 0,
   };
 }
 

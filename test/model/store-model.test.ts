@@ -19,6 +19,12 @@ interface Config {
   writeBack?: number;
   /** Named origins in one store (default: one, unnamed); origins are then added and removed too. */
   origins?: number;
+  /**
+   * The full store's policy. `retire`: some creates are a schedule's, and those may vanish
+   * (never another); `invalidate`: a snapshot may turn invalid (then it must read EIO, and
+   * the model deletes it). Either way every other image matches exactly.
+   */
+  whenFull?: 'retire' | 'invalidate';
 }
 
 const SMALL: Config = { chunkSize: 4096, originSize: 24 * 4096, cowSize: 4 << 20, cacheSize: 16 * 4096, steps: 250 };
@@ -54,6 +60,8 @@ class Origin {
 
 /** Rollbacks whose origin was written while their copying still went on, over all seeds run. */
 let duringCopy = 0;
+/** Snapshots a full store retired or made invalid, over all seeds run. */
+const fullEvents = { retired: 0, invalidated: 0 };
 
 async function runSeed(seed: number, cfg: Config): Promise<number> {
   const rnd = new Random(seed);
@@ -75,6 +83,8 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
       opts,
     );
   let store = await open();
+  if (cfg.whenFull) await store.full.setPolicy(cfg.whenFull);
+  const scheduled = new Set<string>(); // `${origin}/${name}` of the snapshots "a schedule" took
   const log: string[] = [];
   let names = 0;
 
@@ -160,8 +170,10 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
         const name = rnd.next() < 0.3 ? undefined : `s${names++}`;
         log.push(`create ${label(o, name ?? '(auto)')} from ${from}`);
         let made = '';
-        if (await attempt(async () => (made = await vol.create(name, from)))) {
+        const schedule = cfg.whenFull === 'retire' && from === 'origin' && name && rnd.next() < 0.7 ? 'auto' : '';
+        if (await attempt(async () => (made = await vol.create(name, from, schedule)))) {
           model.set(made, Buffer.from(model.get(from)!));
+          if (schedule) scheduled.add(`${o.name}/${made}`);
         }
       } else if (r < 0.79 && live.length) {
         const name = rnd.pick(live);
@@ -244,6 +256,36 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
       )
         throw new Error(`origins ${shown} != model ${origins.map((x) => x.name)}`);
       for (const each of origins) {
+        for (const s of volumeOf(each).snapshots()) {
+          if (!s.invalid) continue;
+          if (cfg.whenFull !== 'invalidate') throw new Error(`snapshot ${s.id} is invalid`);
+          // it reads EIO, and can only be deleted
+          const err = await volumeOf(each)
+            .read(s.id, Buffer.alloc(1), 0)
+            .then(
+              () => null,
+              (e: unknown) => e,
+            );
+          if (!isStoreError(err, 'IO_ERROR')) throw new Error(`invalid snapshot ${s.id} reads`);
+          log.push(`  -> ${label(each, s.id)} invalid: deleted`);
+          fullEvents.invalidated++;
+          await volumeOf(each).delete(s.id);
+          each.images.delete(s.id);
+        }
+        if (cfg.whenFull === 'retire') {
+          // what the full store retired: a schedule's snapshots alone
+          const there = new Set(
+            volumeOf(each)
+              .snapshots()
+              .map((x) => x.id),
+          );
+          for (const name of [...each.images.keys()].filter((k) => k !== 'origin' && !there.has(k))) {
+            if (!scheduled.has(`${each.name}/${name}`)) throw new Error(`snapshot ${name}, a person's, vanished`);
+            log.push(`  -> ${label(each, name)} retired`);
+            fullEvents.retired++;
+            each.images.delete(name);
+          }
+        }
         const listed = volumeOf(each)
           .snapshots()
           .map((x) => x.id)
@@ -305,6 +347,25 @@ describe('the store matches a plain model of every image', () => {
 
   test.each(seeds(8, 5000))('three named origins in one store, added and removed, seed %i', async (seed) => {
     await runSeed(seed, { ...SMALL, origins: 3, steps: 300 });
+  });
+
+  // a full store's policies: the origin's writes go through, every snapshot left is exact
+  test.each(seeds(6, 7000))('a COW that fills up, retiring scheduled snapshots, seed %i', async (seed) => {
+    await runSeed(seed, { ...FULL, whenFull: 'retire' });
+  });
+
+  test.each(seeds(6, 7100))('a COW that fills up, invalidating snapshots, seed %i', async (seed) => {
+    await runSeed(seed, { ...FULL, whenFull: 'invalidate' });
+  });
+
+  test.each(seeds(4, 7200))('two named origins filling up, invalidating snapshots, seed %i', async (seed) => {
+    await runSeed(seed, { ...FULL, origins: 2, steps: 300, whenFull: 'invalidate' });
+  });
+
+  test('the seeds above retired and invalidated snapshots', () => {
+    if (process.env.SEED) return;
+    expect(fullEvents.retired).toBeGreaterThan(0);
+    expect(fullEvents.invalidated).toBeGreaterThan(0);
   });
 
   // the origins share the space: one's copy-outs use what another's deletes freed

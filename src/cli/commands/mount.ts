@@ -10,6 +10,7 @@ import { StoreFiles } from '../../engine/open-files';
 import { DEFAULT_CACHE_SIZE } from '../../engine/store';
 import { DEFAULT_WRITE_BACK } from '../../engine/io/write-back';
 import { parseInterval } from '../../engine/background/schedule';
+import { parseWhenFull, WhenFull } from '../../engine/full-store';
 import { ORIGIN_OPTION, originOptions, storeFilesOf } from '../store-args';
 import { sizeOption } from '../sizes';
 import { defineCommand } from '../usage';
@@ -22,6 +23,7 @@ export interface MountArgs extends StoreFiles {
   every?: string;
   keep?: number;
   'schedule-name': string;
+  'when-full'?: WhenFull;
   'ready-fd'?: number;
 }
 
@@ -64,6 +66,12 @@ export const mountCommand = defineCommand({
       .option('schedule-name', { type: 'string', default: 'auto', describe: 'with --every: the schedule set' })
       .implies('every', 'keep')
       .implies('keep', 'every')
+      .option('when-full', {
+        type: 'string',
+        describe:
+          'when an origin write finds the store full: refuse (ENOSPC), retire (delete the oldest scheduled snapshot; the default with a schedule) or invalidate (mark the snapshots that need the copy invalid); kept in the store',
+        coerce: (v: string) => parseWhenFull(v),
+      })
       .option('ready-fd', { type: 'number', hidden: true }),
   handler: async (a) => {
     const files = a.files as string[];
@@ -94,6 +102,13 @@ export async function runMount(a: MountArgs): Promise<void> {
       cacheSize: a['cache-size'],
       writeBack: a['write-back'],
     });
+    const policy = a['when-full'];
+    if (policy) {
+      await mount.store.full.setPolicy(policy).catch(async (e: Error) => {
+        await mount.unmount(true).catch(() => undefined);
+        throw e;
+      });
+    }
     if (a.every !== undefined) {
       // as `echo schedule ... > control` would, before the mount is said to be ready: in a
       // store of named origins at the root's, so that each takes snapshots of every origin
@@ -152,6 +167,7 @@ async function detach(a: MountArgs): Promise<void> {
     ...(a.every !== undefined
       ? ['--every', a.every, '--keep', String(a.keep), '--schedule-name', a['schedule-name']]
       : []),
+    ...(a['when-full'] ? ['--when-full', a['when-full']] : []),
     '--ready-fd',
     '3',
   ];

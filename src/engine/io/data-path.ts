@@ -149,6 +149,11 @@ export class DataPath {
     });
   }
 
+  /** The version that must keep chunk c's old data before the origin overwrites it, or null (copy-out.ts). */
+  keeper(origin: number, chunk: number): Promise<Version | null> {
+    return this.core.meta.run(() => this.copyOut.keeper(origin, chunk));
+  }
+
   /** How many chunks of `reader` come from the COW: an upper bound of a rollback's copy-outs. */
   async countCowChunks(origin: number, reader: Version): Promise<number> {
     const { core } = this;

@@ -1,7 +1,8 @@
 // The superblock's record of work in progress, so that a crash resumes it: a reclaim
-// pass and its cursor, a rollback and its cursor, and the schedules. Each part has one
-// owner that changes it (the reclaimer, the rollback service, the volumes' schedules),
-// always under the metadata lock; the next commit persists all three.
+// pass and its cursor, a rollback and its cursor; and the settings for the work to come:
+// the schedules and what to do when the store is full. Each part has one owner that
+// changes it (the reclaimer, the rollback service, the schedules' owners, the full-store
+// policy), always under the metadata lock; the next commit persists them all.
 import { ScheduleRecord, Superblock } from '../../format/superblock';
 
 export interface ReclaimRecord {
@@ -35,7 +36,7 @@ export class RecordPart<T> {
 
 export type RecordFields = Pick<
   Superblock,
-  'reclaimRunning' | 'reclaimCursor' | 'rollbackSource' | 'rollbackOrigin' | 'rollbackCursor' | 'schedules'
+  'reclaimRunning' | 'reclaimCursor' | 'rollbackSource' | 'rollbackOrigin' | 'rollbackCursor' | 'schedules' | 'whenFull'
 >;
 
 export class BackgroundRecord {
@@ -43,6 +44,8 @@ export class BackgroundRecord {
   readonly reclaim: RecordPart<ReclaimRecord>;
   readonly rollback: RecordPart<RollbackRecord>;
   readonly schedules: RecordPart<readonly ScheduleRecord[]>;
+  /** The policy for a full store, as the superblock numbers it (engine/full-store.ts). */
+  readonly whenFull: RecordPart<number>;
 
   /** The record as a superblock holds it; a new store's is empty. */
   constructor(sb?: RecordFields) {
@@ -53,6 +56,7 @@ export class BackgroundRecord {
       mark,
     );
     this.schedules = new RecordPart<readonly ScheduleRecord[]>(sb?.schedules ?? [], mark);
+    this.whenFull = new RecordPart(sb?.whenFull ?? 0, mark);
   }
 
   get hasChanges(): boolean {
@@ -70,6 +74,7 @@ export class BackgroundRecord {
       rollbackOrigin: b.origin,
       rollbackCursor: b.cursor,
       schedules: [...this.schedules.value],
+      whenFull: this.whenFull.value,
     };
   }
 

@@ -17,6 +17,16 @@ describe('the mount helper form', () => {
     expect(mountHelperArgs(['/c.cow', '/mnt', '-o', 'nofail'])).toEqual(['mount', '/c.cow', '/mnt']);
   });
 
+  test('when-full= is the policy for a full store', () => {
+    expect(mountHelperArgs(['/c.cow', '/mnt', '-o', 'when-full=invalidate,nofail'])).toEqual([
+      'mount',
+      '/c.cow',
+      '/mnt',
+      '--when-full',
+      'invalidate',
+    ]);
+  });
+
   test('other command lines are not a helper call', () => {
     expect(mountHelperArgs(['mount', '/o.img', '/c.cow', '/mnt'])).toBeNull();
     expect(mountHelperArgs(['/c.cow', '/mnt'])).toBeNull();

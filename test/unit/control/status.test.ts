@@ -40,6 +40,7 @@ const sample: StatusInput = {
     { snapshot: 'test1', base: 'before-upgrade' },
   ],
   receives: [{ name: 'monday', bytes: 1048576, token: 'AQ0f_x-9' }],
+  whenFull: 'invalidate',
 };
 
 const idle: StatusInput = {
@@ -58,6 +59,7 @@ const idle: StatusInput = {
   daemon: null,
   sends: [],
   receives: [],
+  whenFull: null,
 };
 
 describe('control status', () => {
@@ -81,14 +83,15 @@ describe('control status', () => {
         'sending test1 -\n' +
         'sending test1 before-upgrade\n' +
         'receives 1\n' +
-        'receiving monday 1048576 AQ0f_x-9\n',
+        'receiving monday 1048576 AQ0f_x-9\n' +
+        'when-full invalidate\n',
     );
   });
 
   test('nothing running and no error is shown with "-"', () => {
     expect(formatStatus(idle)).toBe(
       'origin-size 4096\nchunk-size 4096\nstore 0 0 0\nsnapshots 0\nreclaim -\nrollback - -\nerror -\n' +
-        'space -\naccounting -\nschedules 0\ndaemon -\nsends 0\nreceives 0\n',
+        'space -\naccounting -\nschedules 0\ndaemon -\nsends 0\nreceives 0\nwhen-full -\n',
     );
     expect(parseStatus(formatStatus(idle))).toEqual(idle);
   });
@@ -233,6 +236,7 @@ describe('control status', () => {
     receives: fc.array(fc.record({ name: idArb, bytes: count, token: fc.stringMatching(/^[A-Za-z0-9_-]{1,60}$/) }), {
       maxLength: 3,
     }),
+    whenFull: fc.option(fc.constantFrom('refuse', 'retire', 'invalidate')),
   });
 
   test('formatStatus then parseStatus gives back the input', () => {

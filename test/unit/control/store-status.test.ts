@@ -15,6 +15,7 @@ const sample: StoreStatusInput = {
   lastError: { errno: 'EEXIST', message: 'snapshot g1 already exists in origin log' },
   daemon: 4242,
   schedules: [{ name: 'hourly', every: 3600, keep: 24, next: new Date('2026-12-02T05:00:00.000Z') }],
+  whenFull: 'retire',
 };
 
 describe('store status', () => {
@@ -23,13 +24,17 @@ describe('store status', () => {
     expect(text).toBe(
       'origins 2\norigin data 1073741824 3\norigin log 268435456 3\nstore 4096 2147483648 2147479552\n' +
         'reclaim 42%\nerror EEXIST snapshot g1 already exists in origin log\ndaemon 4242\n' +
-        'schedules 1\nschedule hourly 1h 24 2026-12-02T05:00:00Z\n',
+        'schedules 1\nschedule hourly 1h 24 2026-12-02T05:00:00Z\nwhen-full retire\n',
     );
     expect(parseStoreStatus(text)).toEqual(sample);
     const idle = { ...sample, origins: [], reclaim: null, lastError: null, daemon: null, schedules: [] };
     expect(parseStoreStatus(formatStoreStatus(idle))).toEqual(idle);
     // an older daemon's status ends at its daemon line
-    expect(parseStoreStatus(text.slice(0, text.indexOf('schedules')))).toEqual({ ...sample, schedules: [] });
+    expect(parseStoreStatus(text.slice(0, text.indexOf('schedules')))).toEqual({
+      ...sample,
+      schedules: [],
+      whenFull: null,
+    });
   });
 
   test('what is not a store status is refused', () => {

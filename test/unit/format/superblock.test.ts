@@ -22,6 +22,7 @@ function sb(seq: number, over: Partial<Superblock> = {}): Superblock {
     created: 1,
     committed: 2,
     schedules: [],
+    whenFull: 0,
     ...over,
   };
 }

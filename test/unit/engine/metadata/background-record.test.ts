@@ -15,13 +15,16 @@ describe('background record', () => {
       rollbackOrigin: 0,
       rollbackCursor: 0,
       schedules: [],
+      whenFull: 0,
     });
     r.reclaim.set({ running: true, cursor: 77 });
     r.rollback.set({ source: 9, origin: 2, cursor: 5 });
+    r.whenFull.set(3);
     expect(r.hasChanges).toBe(true);
     const again = new BackgroundRecord(r.fields());
     expect(again.reclaim.value).toEqual({ running: true, cursor: 77 });
     expect(again.rollback.value).toEqual({ source: 9, origin: 2, cursor: 5 });
+    expect(again.whenFull.value).toBe(3);
     r.sealed();
     expect(r.hasChanges).toBe(false);
   });
