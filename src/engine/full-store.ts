@@ -102,7 +102,12 @@ export class FullStore {
     await core.change(() => {
       // again under the gate: what is there now
       const gone = [...core.versions.all()].filter(
-        (v) => v.kind === VersionKind.SNAPSHOT && v.state === VersionState.LIVE && v.name === oldest.name && v.schedule,
+        (v) =>
+          v.kind === VersionKind.SNAPSHOT &&
+          v.state === VersionState.LIVE &&
+          v.name === oldest.name &&
+          v.schedule &&
+          !this.inUse(v.origin, v.name),
       );
       return () => gone.forEach((v) => core.versions.markDeleted(v));
     });
@@ -133,6 +138,8 @@ export class FullStore {
     const marked = await core.change(async () => {
       const plan: Array<{ chunk: number; readers: Version[] }> = [];
       for (const p of splitIntoChunks(core.chunkSize, pos, length)) {
+        // a held write makes its own copy, with space it holds: leave its chunk to it
+        if (data.writeBack.has(chunkKey(origin, p.chunk))) continue;
         const keeper = await data.keeper(origin, p.chunk);
         if (!keeper) continue;
         const readers = await this.readersOfOrigin(origin, p.chunk, keeper);
@@ -158,7 +165,11 @@ export class FullStore {
     return true;
   }
 
-  /** The live leaves below `keeper`, the origin's aside, that read chunk c from the origin file. */
+  /**
+   * The live leaves below `keeper`, the origin's aside, that read chunk c from the origin
+   * file through an ancestor (one with a marker of its own, a rollback's source, follows
+   * the origin by design).
+   */
   private async readersOfOrigin(origin: number, chunk: number, keeper: Version): Promise<Version[]> {
     const { core } = this.host;
     const leaf = core.versions.originLeaf(origin);
@@ -169,7 +180,7 @@ export class FullStore {
       stack.push(...v.children);
       if (v.children.length || v === leaf || v.state !== VersionState.LIVE) continue;
       const found = await core.meta.run(() => core.exceptions.nearest(origin, chunk, v));
-      if (found?.exception.kind !== ExceptionKind.CHUNK) out.push(v);
+      if (found?.exception.kind !== ExceptionKind.CHUNK && found?.version !== v) out.push(v);
     }
     return out;
   }
