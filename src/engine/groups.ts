@@ -32,15 +32,17 @@ export class Groups {
     this.host.access.assertWritable();
     checkSnapshotId(id);
     const volumes = this.volumes();
-    for (const v of volumes) await this.host.rollback.done(v.origin);
-    const { full } = this.host;
+    const { full, rollback } = this.host;
     const create = () =>
       this.core.change(async () => {
         const edits: Array<() => string> = [];
         for (const v of volumes) edits.push(await v.prepareCreate(id, ORIGIN_IMAGE, schedule));
         return () => void edits.forEach((edit) => edit());
       });
-    await full.withRoom(create, () => full.makeRoomToCreate());
+    await rollback.afterCopying(
+      volumes.map((v) => v.origin),
+      () => full.withRoom(create, () => full.makeRoomToCreate()),
+    );
     debug('took %s of %d origins', id, volumes.length);
   }
 

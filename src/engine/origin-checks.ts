@@ -47,6 +47,8 @@ export function checkOriginName(name: string, taken: Array<{ name: string }>): v
       `bad origin name "${name.slice(0, 33)}": use 1-32 of a-z 0-9 . _ -, starting with a-z or 0-9`,
     );
   }
+  // the root of a mount of named origins has its own control file beside their directories
+  if (name === 'control') throw StoreError.invalid('an origin cannot be named "control": the root\'s control file is');
   if (taken.some((t) => t.name === name)) throw new StoreError('EXISTS', `the store has an origin ${name} already`);
 }
 

@@ -289,14 +289,13 @@ export class Store {
   async removeOrigin(name: string): Promise<void> {
     this.assertWritable();
     const { core } = this;
-    await this.rollback.done(this.volume(name).origin); // a rollback's copying ends first
     const { origin, device } = await core.change(async () => {
       const { origin } = this.volume(name);
       if (this.liveOrigins().length === 1) {
         throw StoreError.invalid(`${name} is the store's last origin: format the COW again instead`);
       }
       if (this.rollback.of(origin)) {
-        throw new StoreError('BUSY', `a rollback of ${name} is running`);
+        throw new StoreError('BUSY', `a rollback of ${name} is copying: remove it once that ends`);
       }
       await this.data.syncOrigin(origin); // held writes reach it before it goes
       return () => {

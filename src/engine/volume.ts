@@ -196,11 +196,13 @@ export class Volume {
   async create(id?: string, from: string = ORIGIN_IMAGE, schedule = ''): Promise<string> {
     this.host.access.assertWritable();
     if (id !== undefined) checkId(id);
-    if (from === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
-    return this.host.full.withRoom(
-      () => this.core.change(() => this.prepareCreate(id, from, schedule)),
-      () => this.host.full.makeRoomToCreate(),
-    );
+    const { full, rollback } = this.host;
+    const create = () =>
+      full.withRoom(
+        () => this.core.change(() => this.prepareCreate(id, from, schedule)),
+        () => full.makeRoomToCreate(),
+      );
+    return from === ORIGIN_IMAGE ? rollback.afterCopying([this.origin], create) : create();
   }
 
   /**
@@ -215,6 +217,7 @@ export class Volume {
       throw new StoreError('EXISTS', `snapshot ${name} already exists${this.name ? ` in origin ${this.name}` : ''}`);
     }
     const source = this.dataOf(from);
+    if (from === ORIGIN_IMAGE) this.host.rollback.assertNotCopying(this.origin);
     this.core.space.require(16);
     // a snapshot of the origin holds what the origin holds now: make that durable
     // first, or a crash could take back a write the snapshot already shows
@@ -316,6 +319,8 @@ export class Volume {
    */
   async *diff(from: string, to: string): AsyncGenerator<ByteRange> {
     this.host.access.assertOpen();
+    // the origin's content is its file's once a rollback's copying is over
+    if (from === ORIGIN_IMAGE || to === ORIGIN_IMAGE) await this.host.rollback.done(this.origin);
     const [a, b] = [this.dataOf(from), this.dataOf(to)];
     await this.host.data.writeBack.drain(); // held origin writes are not in the metadata yet
     yield* chunkRanges(differingChunks(this.core, this.origin, a, b), this.chunkSize, this.originSize);

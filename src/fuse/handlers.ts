@@ -66,6 +66,7 @@ export class Handlers {
   private readonly made = new MadeFiles(); // diff/ and send/ files
   private readonly sends = new Sends();
   private readonly receives: Receives;
+  private doorsClosed = false;
 
   private readonly status: StatusText;
 
@@ -153,6 +154,11 @@ export class Handlers {
     this.volume.snapshotExists(id);
     await this.assertDeletable(id);
     await this.volume.delete(id);
+  }
+
+  /** While this origin is being removed, nothing of it opens (ENOENT), so nothing is in use when it goes. */
+  closeDoors(closed: boolean): void {
+    this.doorsClosed = closed;
   }
 
   /** Is snapshot `id` of origin `origin` (if it is this one's) open or being sent? */
@@ -358,7 +364,7 @@ export class Handlers {
         });
       },
       open: (path, flags, cb) => {
-        const node = this.resolve(path);
+        const node = this.doorsClosed ? null : this.resolve(path);
         if (!node) return cb(E('ENOENT'));
         if (node.kind === 'root' || node.kind === 'dir') return cb(E('EISDIR'));
         const made = node.kind === 'diff' || node.kind === 'send';

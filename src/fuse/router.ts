@@ -62,7 +62,13 @@ export class StoreHandlers {
     const view = this.views.get(name);
     if (!view) throw new StoreError('NOT_FOUND', `no origin ${name}`);
     view.assertUnused();
-    await this.files.removeOrigin(name);
+    view.closeDoors(true); // nothing opens while it goes
+    try {
+      await this.files.removeOrigin(name);
+    } catch (e) {
+      view.closeDoors(false);
+      throw e;
+    }
     this.views.delete(name);
     this.opsOf.delete(name);
     await view.stopSchedules();

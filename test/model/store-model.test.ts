@@ -221,7 +221,11 @@ async function runSeed(seed: number, cfg: Config): Promise<number> {
         // an origin comes or goes; the store keeps at least one
         if (origins.length > 1 && rnd.next() < 0.5) {
           log.push(`remove origin ${o.name}`);
-          await store.removeOrigin(o.name);
+          await store.removeOrigin(o.name).catch(async (e: unknown) => {
+            if (!isStoreError(e, 'BUSY')) throw e; // its rollback still copies: once it is done
+            await store.idle();
+            await store.removeOrigin(o.name);
+          });
           origins.splice(origins.indexOf(o), 1);
         } else {
           const added = newOrigin();

@@ -52,7 +52,6 @@ export type RollbackParts = Pick<
 
 export class Rollback {
   private job: RollbackJob | null = null;
-  private finished: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly core: RollbackParts,
@@ -66,7 +65,29 @@ export class Rollback {
 
   /** Does a rollback run (or hold its origin, failed)? */
   get running(): boolean {
-    return this.job !== null;
+    return this.job !== null && !this.job.stopped;
+  }
+
+  /**
+   * Run `op`, a change that must not meet a rollback of these origins copying (a snapshot of
+   * the origin would show the file where the copy has not been yet): after its copying,
+   * and again after any that started while `op` waited for the gate (`assertNotCopying`
+   * in its checks refuses it then).
+   */
+  async afterCopying<T>(origins: readonly number[], op: () => Promise<T>): Promise<T> {
+    for (;;) {
+      for (const origin of origins) await this.done(origin);
+      try {
+        return await op();
+      } catch (e) {
+        if (!(e instanceof StillCopying)) throw e;
+      }
+    }
+  }
+
+  /** In a change's checks (under the gate): throws if a rollback of `origin` copies (see afterCopying). */
+  assertNotCopying(origin: number): void {
+    if (this.serving(origin)) throw new StillCopying();
   }
 
   /**
@@ -92,7 +113,8 @@ export class Rollback {
    * does. Rejects while a failed one holds its origin (half rolled back: EIO until a remount).
    */
   done(origin?: number): Promise<void> {
-    return this.job && (origin === undefined || this.job.origin === origin) ? this.finished : Promise.resolve();
+    const { job } = this;
+    return job && !job.stopped && (origin === undefined || job.origin === origin) ? job.over : Promise.resolve();
   }
 
   /** A crash left a rollback half done: go on with it, reserving what the rest may need, as far as there is room. */
@@ -141,34 +163,52 @@ export class Rollback {
     this.run(this.job!);
   }
 
-  /** Stop after the current batch (close); the next open resumes from the committed cursor. */
+  /**
+   * Stop after the current batch (close); the next open resumes from the committed cursor.
+   * The stopped job still serves its origin until the store is closed.
+   */
   async stop(): Promise<void> {
-    this.job?.stop();
-    await this.finished.catch(() => undefined);
+    const { job } = this;
+    if (!job) return;
+    job.stop();
+    await job.ran?.catch(() => undefined);
   }
 
   private run(job: RollbackJob): void {
     this.job = job;
-    this.finished = job.run().then(
-      () => {
+    job.ran = job.run().then(
+      (finished) => {
+        if (!finished) return; // stopped by a close: it serves the origin until the end
         this.job = null;
         this.ended();
       },
       (e: unknown) => {
-        // the origin is half rolled back: it answers EIO (`serving` throws, this promise
-        // stays rejected) and the store turns read-only; a remount resumes
+        // the origin is half rolled back: it answers EIO (`serving` throws, `over` stays
+        // rejected) and the store turns read-only; a remount resumes
         job.failure = e instanceof Error ? e : new Error(String(e));
         this.faults.record(`the rollback to ${job.snapshot}`, e, true);
         throw e;
       },
     );
-    this.finished.catch(() => undefined); // recorded above; waiters see it too
+    job.ran.then(job.settle.resolve, job.settle.reject);
+  }
+}
+
+/** A change met the rollback of its origin copying: `afterCopying` waits and tries again. */
+class StillCopying extends StoreError {
+  constructor() {
+    super('BUSY', "a rollback of the origin is copying: wait for it (rollback's --wait)");
   }
 }
 
 class RollbackJob {
   progress = 0;
   started = false;
+  /** Resolves when the copying is over (rejects if it failed): what a create from the origin waits for. */
+  readonly over: Promise<void>;
+  readonly settle: { resolve: () => void; reject: (e: unknown) => void };
+  /** The job's run, once started. */
+  ran: Promise<void> | null = null;
   /** The copying is over (set under the gate): the origin reads and writes its file alone again. */
   ended = false;
   failure: Error | null = null;
@@ -191,13 +231,22 @@ class RollbackJob {
     if (!source) throw new Error(`rollback source ${record.value.source} is missing`);
     this.snapshot = source.source;
     this.rolling = { source, space };
+    let settle: RollbackJob['settle'] | undefined;
+    this.over = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    this.over.catch(() => undefined); // recorded where it fails; waiters see it too
+    this.settle = settle!;
   }
 
   stop(): void {
     this.stopping = true;
   }
 
-  async run(): Promise<void> {
+  get stopped(): boolean {
+    return this.stopping;
+  }
+
+  /** Copy to the end (true), or until stopped (false). */
+  async run(): Promise<boolean> {
     this.started = true;
     const { core, origin, record } = this;
     const { source } = this.rolling;
@@ -208,7 +257,7 @@ class RollbackJob {
       const from = Math.max(record.value.cursor, chunkKey(origin, 0));
       const { keys } = await core.meta.run(() => core.exceptions.chunkKeys(from, end, BATCH_CHUNKS));
       if (keys.length === 0) break;
-      if (this.stopping) return;
+      if (this.stopping) return false;
       const copied: number[] = [];
       await Promise.all(
         keys.map((key) =>
@@ -220,7 +269,7 @@ class RollbackJob {
       );
       // the data first, then the markers that say it is there, then the cursor
       await core.origins.device(origin).flush();
-      await this.data.markRolled(origin, copied, source);
+      await this.data.markJobChunks(origin, copied, source);
       const next = keys[keys.length - 1] + 1;
       await core.meta.run(async () => record.set({ ...record.value, cursor: next }));
       await core.commit();
@@ -232,11 +281,12 @@ class RollbackJob {
         core.versions.markDeleted(source);
         record.set({ source: 0, origin: 0, cursor: 0 });
       });
-      this.ended = true;
       await core.commit();
+      this.ended = true;
     });
     this.space.release();
     this.progress = 1;
     debug('rollback done');
+    return true;
   }
 }

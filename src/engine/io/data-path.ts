@@ -144,7 +144,11 @@ export class DataPath {
     if (!look) return pieces.map(() => true);
     return core.meta.run(async () => {
       const may: boolean[] = [];
-      for (const p of pieces) may.push((await this.copyOut.keeper(origin, p.chunk)) !== null);
+      // a held chunk's copy is its hold's, with the space it holds
+      for (const p of pieces) {
+        const held = this.writeBack.has(chunkKey(origin, p.chunk));
+        may.push(!held && (await this.copyOut.keeper(origin, p.chunk)) !== null);
+      }
       return may;
     });
   }
@@ -199,36 +203,47 @@ export class DataPath {
   private async rollBeforeWrite(origin: number, chunk: number, rolling: Rolling): Promise<void> {
     const { core } = this;
     const own = await core.meta.run(() => core.exceptions.get(origin, chunk, rolling.source.id));
-    if (own) return; // marked already
+    if (own?.kind === ExceptionKind.MARKER) return; // marked already
     // copied data must be durable before the marker that says it is there
     if (await this.rollChunk(origin, chunk, rolling)) await core.origins.device(origin).flush();
-    await this.markRolled(origin, [chunk], rolling.source);
+    await this.markRolled(origin, chunk, rolling.source);
   }
 
-  /** The rollback job's copy of chunk c (it flushes and marks a batch at a time). */
+  /** The rollback job's copy of chunk c (it flushes and marks a batch at a time: markJobChunks). */
   async rollJobChunk(origin: number, chunk: number, rolling: Rolling): Promise<boolean> {
-    const unlock = await this.core.chunks.acquire(chunkKey(origin, chunk), true);
-    try {
-      return await this.rollChunk(origin, chunk, rolling);
-    } finally {
-      unlock();
-    }
+    return this.underChunkLock(origin, chunk, () => this.rollChunk(origin, chunk, rolling));
+  }
+
+  /** The job's chunks, copied and flushed in the origin: marked, each under its lock. */
+  async markJobChunks(origin: number, chunks: readonly number[], source: Version): Promise<void> {
+    for (const chunk of chunks) await this.underChunkLock(origin, chunk, () => this.markRolled(origin, chunk, source));
   }
 
   /**
-   * Chunks copied into the origin and flushed there: the rollback's source reads them from
+   * A chunk copied into the origin and flushed there: the rollback's source reads it from
    * the origin from now on (a marker, as the origin leaf has for its own chunks), so
-   * neither the job, nor a resume after a crash, copies them again over later writes.
+   * neither the job, nor a resume after a crash, copies it again over later writes. A COW
+   * chunk the source had of its own (reclaim merged its deleted sibling's into it) is
+   * freed. The caller holds the chunk's lock.
    */
-  async markRolled(origin: number, chunks: readonly number[], source: Version): Promise<void> {
+  private async markRolled(origin: number, chunk: number, source: Version): Promise<void> {
     const { core } = this;
     await core.meta.run(async () => {
-      for (const chunk of chunks) {
-        await this.accounting.change(chunkKey(origin, chunk), () =>
-          core.exceptions.put(origin, chunk, source.id, MARKER),
-        );
-      }
+      const own = await core.exceptions.get(origin, chunk, source.id);
+      await this.accounting.change(chunkKey(origin, chunk), () =>
+        core.exceptions.put(origin, chunk, source.id, MARKER),
+      );
+      if (own?.kind === ExceptionKind.CHUNK) await core.sm.freeChunk(own.block);
     });
+  }
+
+  private async underChunkLock<T>(origin: number, chunk: number, fn: () => Promise<T>): Promise<T> {
+    const unlock = await this.core.chunks.acquire(chunkKey(origin, chunk), true);
+    try {
+      return await fn();
+    } finally {
+      unlock();
+    }
   }
 
   async writeSnapshot(origin: number, writer: Version, buf: Buffer, pos: number): Promise<void> {

@@ -295,6 +295,14 @@ describe('a snapshot of every origin at once', () => {
     expect(again.volumes().map((v) => v.snapshots().map((s) => s.id))).toEqual([[], []]);
     await again.close();
   });
+  test('an origin cannot be named "control": the root of the mount has its control file there', async () => {
+    const { open } = await twoOrigins();
+    const store = await open();
+    await expectCode('INVALID_ARGUMENT', store.addOrigin(origin('control', 5)));
+    expect(store.volumes().map((v) => v.name)).toEqual(['a', 'b']);
+    await store.close();
+  });
+
   test('a schedule of every origin: one name for the store, its snapshots counted once, kept over a reopen', async () => {
     const { cow, files, open } = await twoOrigins();
     const store = await open();
