@@ -31,6 +31,18 @@ class SlowDevice extends MemoryDevice {
   }
 }
 
+/** A store on `origin` with snapshot "good" of pattern 1, and the origin at pattern 2 since. */
+async function goodThenChanged(origin: MemoryDevice) {
+  const cow = new MemoryDevice(64 << 20);
+  await Store.format(origin, cow, { chunkSize: CHUNK });
+  const store = await Store.open(origin, cow, { commitInterval: 0 });
+  const v = store.volume();
+  await v.write('origin', pattern(1), 0);
+  await v.create('good');
+  await v.write('origin', pattern(2), 0);
+  return { store, v };
+}
+
 describe('rollback service', () => {
   test('a start without room for its copying is refused and changes nothing', async () => {
     const origin = new MemoryDevice(CHUNKS * CHUNK);
@@ -136,16 +148,11 @@ describe('rollback service', () => {
       await store.close();
     }
   });
+
   test('online, with its target deleted while it copies: writes stay, the merged chunks of the source are freed', async () => {
     const origin = new SlowDevice(CHUNKS * CHUNK);
-    const cow = new MemoryDevice(64 << 20);
-    await Store.format(origin, cow, { chunkSize: CHUNK });
-    const store = await Store.open(origin, cow, { commitInterval: 0 });
+    const { store, v } = await goodThenChanged(origin);
     try {
-      const v = store.volume();
-      await v.write('origin', pattern(1), 0);
-      await v.create('good');
-      await v.write('origin', pattern(2), 0);
       // chunks of the target's own, at the end, which the job reaches last
       const own = pattern(3).subarray(0, 64 * CHUNK);
       await v.write('good', own, (CHUNKS - 64) * CHUNK);
@@ -173,15 +180,8 @@ describe('rollback service', () => {
   });
 
   test('a snapshot of the origin taken while a rollback copies shows the rolled-back content', async () => {
-    const origin = new MemoryDevice(CHUNKS * CHUNK);
-    const cow = new MemoryDevice(64 << 20);
-    await Store.format(origin, cow, { chunkSize: CHUNK });
-    const store = await Store.open(origin, cow, { commitInterval: 0 });
+    const { store, v } = await goodThenChanged(new MemoryDevice(CHUNKS * CHUNK));
     try {
-      const v = store.volume();
-      await v.write('origin', pattern(1), 0);
-      await v.create('good');
-      await v.write('origin', pattern(2), 0);
       // asked together: the create is queued behind the rollback's start
       await Promise.all([v.rollback('good'), v.create('after')]);
       const seen = Buffer.alloc(CHUNKS * CHUNK);
