@@ -14,7 +14,12 @@ import { isStoreError, StoreError } from '../errors';
 import { chunkKey, ExceptionKind, MARKER, VersionKind, VersionState } from '../format/records';
 import { Version } from '../snap/version-tree';
 import { splitIntoChunks } from './io/data-path';
-import type { VolumeHost } from './volume';
+import type { Core } from './metadata/core';
+import type { DataPath } from './io/data-path';
+import type { Access } from './access';
+import type { Accounting } from './background/accounting';
+import type { Reclaimer } from './background/reclaim';
+import type { Faults } from './faults';
 
 const debug = createDebug('snapfuse:full');
 
@@ -28,7 +33,15 @@ export function parseWhenFull(text: string): WhenFull {
   return p;
 }
 
-export type FullStoreParts = Pick<VolumeHost, 'core' | 'data' | 'access' | 'accounting' | 'reclaimer' | 'faults'>;
+/** The store's owners a full store works through. */
+export interface FullStoreParts {
+  readonly core: Core;
+  readonly data: DataPath;
+  readonly access: Access;
+  readonly accounting: Accounting;
+  readonly reclaimer: Reclaimer;
+  readonly faults: Faults;
+}
 
 export class FullStore {
   /** Is snapshot `id` of `origin` in use (open, being sent)? The mount says; retire passes those by. */
