@@ -446,12 +446,17 @@ function freshSnapshots(store: SnapfuseMount): { before: () => Promise<void>; dr
 
 // ---- the passthrough ----------------------------------------------------------------
 
-async function startPassthrough(): Promise<string> {
-  const file = sparse(join(dir, 'pt.img'), SIZE_MIB);
+const ASYNC_PT = 'passthrough, async';
+
+/** The passthrough: synchronous I/O (the base of every ratio), or with `async`, libuv's thread pool. */
+async function startPassthrough(async = false): Promise<string> {
+  const name = async ? 'pt-async' : 'pt';
+  const file = sparse(join(dir, `${name}.img`), SIZE_MIB);
   fill(file);
-  const mnt = join(dir, 'pt');
+  const mnt = join(dir, name);
   mkdirSync(mnt);
-  const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'scripts/passthrough.ts', file, mnt], {
+  const args = ['--import', 'tsx', 'scripts/passthrough.ts', file, mnt, ...(async ? ['--async'] : [])];
+  const proc: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: 'ignore',
   });
@@ -490,13 +495,14 @@ function markdownTable(head: string[], rows: string[][]): string[] {
  * snapshot (section 1) and right after one (section 2), job by job, so that the targets
  * of one job run close in time.
  */
-async function originJobs(raw: string, pt: string): Promise<void> {
+async function originJobs(raw: string, pt: string, ptAsync: string | null): Promise<void> {
   const store = SECTIONS.has(1) || SECTIONS.has(2) ? SnapfuseMount.mount('origin', cowMiB(writeJobsCopies)) : null;
   const fresh = store && freshSnapshots(store);
   for (const job of JOBS) {
     const targets: Target[] = [
       { name: 'raw file', file: raw },
       { name: 'passthrough', file: pt },
+      ...(ptAsync ? [{ name: ASYNC_PT, file: ptAsync }] : []),
     ];
     if (store && SECTIONS.has(1)) targets.push({ name: 'snapfuse', file: store.originImg, store });
     if (store && fresh && SECTIONS.has(2) && !job.reads) {
@@ -518,11 +524,11 @@ async function originJobs(raw: string, pt: string): Promise<void> {
     const r = results.get(key(target, job))!;
     return [job.name, target, fmt(median(r)), spread(r), ratio(r, pts(job))];
   };
-  const targets = ['raw file', 'passthrough', ...(SECTIONS.has(1) ? ['snapfuse'] : [])];
+  const targets = ['raw file', 'passthrough', ...(ptAsync ? [ASYNC_PT] : []), ...(SECTIONS.has(1) ? ['snapfuse'] : [])];
   tables.push({
     section: 1,
     title: 'Origin jobs, no snapshot',
-    text: "fio on a raw file, on the passthrough and on snapfuse's `origin.img` with no snapshot.",
+    text: "fio on a raw file, on the passthrough (synchronous reads and writes: the base of every ratio), on the same passthrough through libuv's thread pool, and on snapfuse's `origin.img` with no snapshot.",
     head: ['job', 'target', 'median MiB/s', 'min–max', 'ratio to passthrough'],
     rows: JOBS.flatMap((job) => targets.map((t) => row(job, t))),
   });
@@ -1063,7 +1069,7 @@ async function main(): Promise<void> {
     const raw = sparse(join(dir, 'raw.img'), SIZE_MIB);
     fill(raw);
     pt = await startPassthrough();
-    await originJobs(raw, pt);
+    await originJobs(raw, pt, SECTIONS.has(1) ? await startPassthrough(true) : null);
   }
   if (SECTIONS.has(3)) await snapshotCounts();
   if (SECTIONS.has(4)) await snapshotReads(pt);

@@ -1,12 +1,16 @@
 // A bare fuse-native passthrough of one file, with the same mount options as snapfuse:
-// the ceiling a Node FUSE filesystem can reach, for the benchmarks to compare with.
+// the ceiling a Node FUSE filesystem can reach, for the benchmarks to compare with. By
+// default its reads and writes are synchronous (`fs.readSync`/`fs.writeSync` in the
+// callback, as snapfuse's hot path is): the binding's real ceiling, 1.2-2x the libuv
+// thread pool's here (issue 21). `--async` serves through `fs.promises` instead.
 //
-//   npx tsx scripts/passthrough.ts <file> <mountpoint>     (serves <mountpoint>/file.img)
-import { promises as fs, constants } from 'fs';
+//   npx tsx scripts/passthrough.ts <file> <mountpoint> [--async]   (serves <mountpoint>/file.img)
+import { promises as fs, constants, fdatasyncSync, readSync, writeSync } from 'fs';
 import { constants as os } from 'os';
 import Fuse from 'fuse-native';
 
 const [file, mnt] = process.argv.slice(2);
+const ASYNC = process.argv.includes('--async');
 const E = (name: keyof typeof os.errno) => -os.errno[name];
 
 async function main(): Promise<void> {
@@ -23,18 +27,22 @@ async function main(): Promise<void> {
       open: (_path, _flags, cb) => cb(0, 1),
       release: (_path, _fd, cb) => cb(0),
       read: (_path, _fd, buf, len, pos, cb) => {
-        fh.read(buf, 0, Math.max(0, Math.min(len, size - pos)), pos).then(
+        const n = Math.max(0, Math.min(len, size - pos));
+        if (!ASYNC) return cb(sync(() => readSync(fh.fd, buf, 0, n, pos)));
+        fh.read(buf, 0, n, pos).then(
           (r) => cb(r.bytesRead),
           () => cb(E('EIO')),
         );
       },
       write: (_path, _fd, buf, len, pos, cb) => {
+        if (!ASYNC) return cb(sync(() => writeSync(fh.fd, buf, 0, len, pos)));
         fh.write(buf, 0, len, pos).then(
           (r) => cb(r.bytesWritten),
           () => cb(E('EIO')),
         );
       },
       fsync: (_path, _d, _fd, cb) => {
+        if (!ASYNC) return cb(sync(() => (fdatasyncSync(fh.fd), 0)));
         fh.datasync().then(
           () => cb(0),
           () => cb(E('EIO')),
@@ -60,6 +68,15 @@ async function main(): Promise<void> {
   const stop = () => fuse.unmount(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** A synchronous call's result, or EIO. */
+function sync(call: () => number): number {
+  try {
+    return call();
+  } catch {
+    return E('EIO');
+  }
 }
 
 void main();
