@@ -14,6 +14,18 @@ export interface Fault {
   at: number;
 }
 
+/** `e` as a fault of now; its message after "`what`: " if given. */
+export function faultOf(e: unknown, what?: string): Fault {
+  const err = StoreError.of(e);
+  return { errno: err.errno, message: what ? `${what}: ${err.message}` : err.message, at: Date.now() };
+}
+
+/** The later of two faults, either of which may be none. */
+export function newestFault(a: Fault | null, b: Fault | null): Fault | null {
+  if (!a || !b) return a ?? b;
+  return b.at > a.at ? b : a;
+}
+
 export class Faults {
   /** The newest failure, or null. */
   last: Fault | null = null;
@@ -25,12 +37,10 @@ export class Faults {
    * no longer keep the copy-out rule, or the origin is half rolled back.
    */
   record(what: string, e: unknown, dataAtStake: boolean): void {
-    const err = StoreError.of(e);
     debug('%s failed: %s', what, e instanceof Error ? e.stack : String(e));
-    const message = `${what}: ${err.message}`;
-    this.last = { errno: err.errno, message, at: Date.now() };
+    this.last = faultOf(e, what);
     if (dataAtStake && !this.fatal) {
-      this.fatal = new StoreError('FAILED', `read-only since ${message}; remount to resume`, { cause: e });
+      this.fatal = new StoreError('FAILED', `read-only since ${this.last.message}; remount to resume`, { cause: e });
       this.last.message = this.fatal.message;
     }
   }

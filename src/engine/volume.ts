@@ -336,9 +336,7 @@ export class Volume {
     if (image === ORIGIN_IMAGE) {
       // the origin's file alone needs no gate; a rollback copying into it does (its end takes it)
       if (!rollback.serving(this.origin)) return data.readOrigin(this.origin, buf, pos);
-      return this.core.gate.withShared(() =>
-        data.readOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined),
-      );
+      return this.core.gate.withShared(() => data.readOrigin(this.origin, buf, pos, rollback.serving(this.origin)));
     }
     return this.core.gate.withShared(() => data.readSnapshot(this.origin, this.dataOf(image), buf, pos));
   }
@@ -347,13 +345,10 @@ export class Volume {
     this.host.access.assertWritable();
     this.checkRange(buf, pos);
     const { data, rollback, full } = this.host;
-    const write = () =>
-      this.core.gate.withShared(() =>
-        image === ORIGIN_IMAGE
-          ? data.writeOrigin(this.origin, buf, pos, rollback.serving(this.origin) ?? undefined)
-          : data.writeSnapshot(this.origin, this.dataOf(image), buf, pos),
-      );
-    if (image !== ORIGIN_IMAGE) return write();
+    const { gate } = this.core;
+    if (image !== ORIGIN_IMAGE)
+      return gate.withShared(() => data.writeSnapshot(this.origin, this.dataOf(image), buf, pos));
+    const write = () => gate.withShared(() => data.writeOrigin(this.origin, buf, pos, rollback.serving(this.origin)));
     // a full store: room is made as its policy says, and the write tried again
     await full.withRoom(write, () => full.makeRoom(this.origin, pos, buf.length));
   }

@@ -24,7 +24,7 @@ import { constants } from 'fs';
 import type { Operations, Stat } from 'fuse-native';
 import { StoreError } from '../errors';
 import { ORIGIN_IMAGE, Volume } from '../engine/store';
-import type { Fault } from '../engine/faults';
+import { Fault, faultOf } from '../engine/faults';
 import { Scheduler, ScheduleHost } from '../engine/background/schedule';
 import { MAX_COMMAND_BYTES, parseCommand } from '../control/command';
 import { formatRanges } from '../control/diff';
@@ -73,7 +73,7 @@ export class Handlers {
   constructor(private readonly volume: Volume) {
     this.receives = new Receives(
       volume,
-      (e) => (this.lastError = { errno: e.errno, message: e.message, at: Date.now() }),
+      (e) => (this.lastError = faultOf(e)),
       () => this.assertOriginClosed(),
     );
     this.status = new StatusText(
@@ -214,9 +214,8 @@ export class Handlers {
       await run();
       this.lastError = null;
     } catch (e) {
-      const err = StoreError.of(e);
-      this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
-      throw err;
+      this.lastError = faultOf(e);
+      throw StoreError.of(e);
     }
   }
 
@@ -310,8 +309,7 @@ export class Handlers {
 
   /** Record a failure of `what` for the status's error line. */
   fail(what: string, e: unknown): void {
-    const err = StoreError.of(e);
-    this.lastError = { errno: err.errno, message: `${what}: ${err.message}`, at: Date.now() };
+    this.lastError = faultOf(e, what);
   }
 
   private bareOperations(run: (what: string, cb: (r: number) => void, fn: () => Promise<number>) => void): Operations {

@@ -7,7 +7,7 @@
 import createDebug from 'debug';
 import type { Store } from '../engine/store';
 import type { Handlers } from './handlers';
-import type { Fault } from '../engine/faults';
+import { Fault, faultOf, newestFault } from '../engine/faults';
 import { Scheduler, ScheduleHost } from '../engine/background/schedule';
 import { StoreError } from '../errors';
 import { parseCommand } from '../control/command';
@@ -63,10 +63,6 @@ export class RootControl {
   status(): Buffer {
     const s = this.store.status();
     const origins = this.store.volumes().map((v) => ({ name: v.name, size: v.originSize, snapshots: v.snapshotCount }));
-    const newest = [this.lastError, this.store.faults.last].reduce<Fault | null>(
-      (a, b) => (b && (!a || b.at > a.at) ? b : a),
-      null,
-    );
     const schedules = this.store.groups.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) }));
     const text = formatStoreStatus({
       origins,
@@ -74,7 +70,7 @@ export class RootControl {
       totalBytes: s.totalBytes,
       freeBytes: s.freeBytes,
       reclaim: s.reclaim,
-      lastError: newest,
+      lastError: newestFault(this.lastError, this.store.faults.last),
       daemon: process.pid,
       schedules,
       whenFull: this.store.full.policy,
@@ -117,9 +113,8 @@ export class RootControl {
   }
 
   private record(e: unknown): StoreError {
-    const err = StoreError.of(e);
-    this.lastError = { errno: err.errno, message: err.message, at: Date.now() };
-    debug('error: %s', err.message);
-    return err;
+    this.lastError = faultOf(e);
+    debug('error: %s', this.lastError.message);
+    return StoreError.of(e);
   }
 }

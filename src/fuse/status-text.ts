@@ -8,7 +8,7 @@
 //     second, in slices of background time (at 10,000 snapshots all the lines take some
 //     30-40 ms, which no request should wait for); the totals stay exact.
 import type { Volume } from '../engine/store';
-import type { Fault } from '../engine/faults';
+import { Fault, newestFault } from '../engine/faults';
 import type { StatusInput } from '../control/status';
 import { snapshotLineFrame, statusFrame } from '../control/status';
 import { backgroundTurn, sliceEnds } from '../util/time-slice';
@@ -87,7 +87,7 @@ export class StatusText {
       freeBytes: s.freeBytes,
       reclaim: s.reclaim,
       rollback: s.rollback,
-      lastError: newest(lastError, s.fault),
+      lastError: newestFault(lastError, s.fault),
       space: s.space,
       accounting: s.accounting,
       schedules,
@@ -203,9 +203,4 @@ function keep(line: KeptLine, now: Figures, bytes: Buffer): void {
   line.bytes = bytes;
   line.exclusive = now.exclusive;
   line.shared = now.shared;
-}
-
-function newest(a: Fault | null, b: Fault | null): Fault | null {
-  if (!a || !b) return a ?? b;
-  return b.at > a.at ? b : a;
 }

@@ -91,16 +91,16 @@ export class Rollback {
   }
 
   /**
-   * What `origin`'s reads and writes go through while a rollback copies into it, or null
-   * when none does. Ask under the gate (shared): the job's end takes it whole, so what
+   * What `origin`'s reads and writes go through while a rollback copies into it, or
+   * undefined when none does. Ask under the gate (shared): the job's end takes it whole, so what
    * this returns holds until the caller lets go. Throws while a failed one holds the
    * origin (half rolled back: EIO until a remount).
    */
-  serving(origin: number): Rolling | null {
+  serving(origin: number): Rolling | undefined {
     const job = this.job;
-    if (!job || job.origin !== origin) return null;
+    if (!job || job.origin !== origin) return undefined;
     if (job.failure) throw job.failure;
-    return job.ended ? null : job.rolling;
+    return job.ended ? undefined : job.rolling;
   }
 
   /** The running rollback of `origin`, or null. */

@@ -40,7 +40,7 @@ async function goodThenChanged(origin: MemoryDevice) {
   await v.write('origin', pattern(1), 0);
   await v.create('good');
   await v.write('origin', pattern(2), 0);
-  return { store, v };
+  return { store, v, cow };
 }
 
 describe('rollback service', () => {
@@ -78,13 +78,9 @@ describe('rollback service', () => {
 
   test('a rollback closed part way through goes on at the next open', async () => {
     const origin = new MemoryDevice(CHUNKS * CHUNK);
-    const cow = new MemoryDevice(64 << 20);
-    await Store.format(origin, cow, { chunkSize: CHUNK });
-    let store = await Store.open(origin, cow, { commitInterval: 0 });
-    const v = store.volume();
-    await v.write('origin', pattern(1), 0);
-    await v.create('good');
-    await v.write('origin', pattern(2), 0);
+    const made = await goodThenChanged(origin);
+    const { v, cow } = made;
+    let { store } = made;
     await v.rollback('good');
     const during = store.internals.record.rollback.value;
     expect(during.source).not.toBe(0); // committed before rollback() returned
@@ -110,15 +106,12 @@ describe('rollback service', () => {
       await store.close();
     }
   });
+
   test('online: the origin reads as the snapshot and takes writes at once; the copy never overwrites them', async () => {
     const origin = new MemoryDevice(CHUNKS * CHUNK);
-    const cow = new MemoryDevice(64 << 20);
-    await Store.format(origin, cow, { chunkSize: CHUNK });
-    let store = await Store.open(origin, cow, { commitInterval: 0 });
-    const v = store.volume();
-    await v.write('origin', pattern(1), 0);
-    await v.create('good');
-    await v.write('origin', pattern(2), 0);
+    const made = await goodThenChanged(origin);
+    const { v, cow } = made;
+    let { store } = made;
     await v.rollback('good');
     expect(v.status().rollback).toMatchObject({ id: 'good' }); // the copying has begun, not ended
     // the last chunks, which the job reaches last, and a piece of the first
