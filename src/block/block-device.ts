@@ -16,7 +16,7 @@ export interface BlockDevice {
   readonly name: string;
   read(buf: Buffer, pos: number, priority?: IoPriority): Promise<void>;
   write(buf: Buffer, pos: number, priority?: IoPriority): Promise<void>;
-  /** Returns once every completed write is durable (fdatasync). */
-  flush(): Promise<void>;
+  /** Returns once every completed write is durable (fdatasync); in the background unless told (a file: and it is little). */
+  flush(priority?: IoPriority): Promise<void>;
   close(): Promise<void>;
 }

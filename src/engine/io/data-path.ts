@@ -83,11 +83,15 @@ export class DataPath {
     return this.copyOut.count;
   }
 
-  /** Everything written to origin `o` so far is durable: held writes too. */
+  /**
+   * Everything written to origin `o` so far is durable: held writes too. The origin's
+   * flush is a foreground one: a request waits for it (file-device.ts: a synchronous
+   * fdatasync, as a passthrough's, when little was written since the last).
+   */
   async syncOrigin(o: number): Promise<void> {
     await this.core.commit();
     await this.writeBack.drain();
-    await this.core.origins.device(o).flush();
+    await this.core.origins.device(o).flush('foreground');
   }
 
   /** Read `buf.length` bytes at `pos` of `reader` (a snapshot leaf; origin reads go straight to the file). */
@@ -115,7 +119,14 @@ export class DataPath {
    * this write.
    */
   async writeOrigin(origin: number, buf: Buffer, pos: number, rolling?: Rolling): Promise<void> {
-    const { core } = this;
+    const { core, writeBack } = this;
+    // No snapshot, no rollback, nothing held there: no chunk of this write can need a
+    // copy, and no one else writes these chunks (a hold or a create waits for the gate
+    // the caller holds), so it goes to the file whole, as a passthrough's would.
+    if (!rolling && !core.versions.originLeaf(origin).parentNode && !writeBack.holdsAny(origin, pos, buf.length)) {
+      if (writeBack.failure) throw writeBack.failure;
+      return core.origins.device(origin).write(buf, pos);
+    }
     const pieces = splitIntoChunks(core.chunkSize, pos, buf.length);
     // Space for every chunk that may need a copy is set aside first. With room for all of
     // them, each chunk is looked up once, under its lock; near a full store, a first look

@@ -90,6 +90,15 @@ export class WriteBack {
     return this.held.has(key);
   }
 
+  /** Is any chunk of `length` bytes at `pos` of origin `o` held? */
+  holdsAny(o: number, pos: number, length: number): boolean {
+    if (this.held.size === 0) return false;
+    const size = this.core.chunkSize;
+    for (let c = Math.floor(pos / size); c * size < pos + length; c++)
+      if (this.held.has(o * MAX_CHUNKS + c)) return true;
+    return false;
+  }
+
   /** Set aside room for a chunk of `length` bytes, waiting while the buffer is full. */
   async room(length: number): Promise<Room> {
     while (this.bytes + length > this.limit && this.bytes > 0) {
