@@ -35,9 +35,10 @@ export class Groups {
     const { full, rollback } = this.host;
     const create = () =>
       this.core.change(async () => {
-        const edits: Array<() => string> = [];
+        const edits: Array<(now: number) => string> = [];
         for (const v of volumes) edits.push(await v.prepareCreate(id, ORIGIN_IMAGE, schedule));
-        return () => void edits.forEach((edit) => edit());
+        // one instant for all: the edits could straddle a millisecond
+        return (now = Date.now()) => void edits.forEach((edit) => edit(now));
       });
     await rollback.afterCopying(
       volumes.map((v) => v.origin),

@@ -209,7 +209,7 @@ export class Volume {
    * The checks of a create, under the gate (a throw changes nothing), and the edit that
    * makes it: for `create`, and for a store's snapshot of every origin in one commit.
    */
-  async prepareCreate(id: string | undefined, from: string, schedule: string): Promise<() => string> {
+  async prepareCreate(id: string | undefined, from: string, schedule: string): Promise<(now?: number) => string> {
     const { versions } = this.core;
     this.assertPresent();
     const name = id ?? this.nextFreeId();
@@ -222,8 +222,8 @@ export class Volume {
     // a snapshot of the origin holds what the origin holds now: make that durable
     // first, or a crash could take back a write the snapshot already shows
     if (from === ORIGIN_IMAGE) await this.host.data.syncOrigin(this.origin);
-    return () => {
-      versions.split(source, VersionKind.SNAPSHOT, name, from, Date.now(), schedule);
+    return (now = Date.now()) => {
+      versions.split(source, VersionKind.SNAPSHOT, name, from, now, schedule);
       return name;
     };
   }
