@@ -12,20 +12,30 @@
 //   7. metadata bytes per copied chunk, from `snapfuse check --json` after each workload
 //   8. delete latency with data: 10,000 snapshots and 1 GiB copied out, deletes one after
 //      another while the reclaim and recount of the ones before still run
+//   9. pgbench on ext4 on a loop device: a raw file, the passthrough, snapfuse with no
+//      snapshot, right after one, with 100, and with a snapshot taken every 5 s under the load
 //
-//   npx tsx scripts/bench.ts [--size 1024] [--runs 3] [--quick] [--sections 1,2,3,4,5,6,7,8]
+//   npx tsx scripts/bench.ts [--size 1024] [--runs 3] [--quick] [--sections 1,2,3,4,5,6,7,8,9]
 //                            [--dir /var/tmp] [--out docs/bench.md]
 //                            [--chunk-size 64K] [--write-back 32M]
+//                            [--pg-scale 8] [--pg-clients 4] [--pg-seconds 20] [--pg-size 2048]
 //
-// --size is the origin's size in MiB; --runs the fio runs per job and target. --quick
-// skips the slow parts: 1,000 snapshots instead of 10,000 in section 5, 100 instead of
-// 1,000 in section 6. The chart goes next to --out, as bench-snapshots.svg. --chunk-size
-// goes to `snapfuse format`, --write-back to `snapfuse mount` (defaults when not given).
+// --size is the origin's size in MiB; --runs the fio runs per job and target (and the
+// pgbench runs per target). --quick skips the slow parts: 1,000 snapshots instead of
+// 10,000 in section 5, 100 instead of 1,000 in section 6, pgbench at scale 4 for 10 s in
+// section 9. The chart goes next to --out, as bench-snapshots.svg. --chunk-size goes to
+// `snapfuse format`, --write-back to `snapfuse mount` (defaults when not given). The
+// --pg-* options set section 9's pgbench: `pgbench -i -s <scale>`, then `-c <clients>
+// -T <seconds>`, on an ext4 of --pg-size MiB.
 //
-// Run as root (FUSE, drop_caches) after `npx tsc -p tsconfig.json`: it mounts
-// dist/src/cli/main.js. The machine is shared: read ratios, not absolutes.
+// Run as root (FUSE, drop_caches, loop devices) after `npx tsc -p tsconfig.json`: it mounts
+// dist/src/cli/main.js. Section 9 needs Debian's PostgreSQL (`apt-get install -y
+// postgresql`) and runs it as the postgres user. The machine is shared: read ratios, not
+// absolutes.
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import {
+  chmodSync,
+  chownSync,
   closeSync,
   existsSync,
   fdatasyncSync,
@@ -33,6 +43,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -43,6 +54,7 @@ import {
 import { cpus, release, totalmem } from 'os';
 import { dirname, join, resolve } from 'path';
 import { performance } from 'perf_hooks';
+import { fio, Job, JOBS } from './fio-jobs';
 
 // ---- options --------------------------------------------------------------------
 
@@ -54,7 +66,7 @@ function arg(name: string, fallback: string): string {
 const SIZE_MIB = Number(arg('size', '1024'));
 const RUNS = Number(arg('runs', '3'));
 const QUICK = process.argv.includes('--quick');
-const SECTIONS = new Set(arg('sections', '1,2,3,4,5,6,7,8').split(',').map(Number));
+const SECTIONS = new Set(arg('sections', '1,2,3,4,5,6,7,8,9').split(',').map(Number));
 const BASE_DIR = arg('dir', '/var/tmp');
 const CHUNK_SIZE = arg('chunk-size', ''); // '' : the format's default
 const WRITE_BACK = arg('write-back', ''); // '' : the mount's default
@@ -66,6 +78,13 @@ const RSS_SNAPSHOTS = QUICK ? 100 : 1000; // section 6
 const RSS_WRITE_MIB = 4 * SIZE_MIB; // written to the origin across those snapshots: several GiB by default
 const DATA_SNAPSHOTS = QUICK ? 1000 : 10_000; // section 8
 const DATA_DELETES = 1000; // every tenth snapshot
+const PG_SCALE = Number(arg('pg-scale', QUICK ? '4' : '8')); // section 9
+const PG_CLIENTS = Number(arg('pg-clients', '4'));
+const PG_SECONDS = Number(arg('pg-seconds', QUICK ? '10' : '20'));
+const PG_SIZE_MIB = Number(arg('pg-size', '2048')); // the ext4's device: scale 8 fills about 300 MiB of it
+const PG_SNAPSHOTS = 100; // the many-snapshots target
+const PG_BURST = 20; // transactions of the burst before each of them, so that they differ
+const PG_EVERY_MS = 5000; // the snapshot-under-load target
 
 const ROOT = resolve(__dirname, '..');
 const OUT = resolve(ROOT, arg('out', 'docs/bench.md'));
@@ -155,37 +174,11 @@ const key = (target: string, job: Job) => `${target}: ${job.name}`;
 
 // ---- fio ------------------------------------------------------------------------
 
-interface Job {
-  name: string;
-  rw: string;
-  bs: string;
-  iodepth: number;
-  reads: boolean;
-  /** Buffered 4K writes, each followed by fdatasync (a database's log), rather than O_DIRECT. */
-  fdatasync?: boolean;
-}
-
-// issue 21's suite: buffered sequential jobs (reads with a cold cache), random 4K at QD1
-// and QD32 with O_DIRECT, and 4K writes each made durable with fdatasync
-const JOBS: Job[] = [
-  { name: 'seq write 1M', rw: 'write', bs: '1M', iodepth: 1, reads: false },
-  { name: 'seq read 1M', rw: 'read', bs: '1M', iodepth: 1, reads: true },
-  { name: 'rand write 4K qd1', rw: 'randwrite', bs: '4k', iodepth: 1, reads: false },
-  { name: 'rand write 4K qd32', rw: 'randwrite', bs: '4k', iodepth: 32, reads: false },
-  { name: 'rand write 4K fdatasync', rw: 'randwrite', bs: '4k', iodepth: 1, reads: false, fdatasync: true },
-  { name: 'rand read 4K qd1', rw: 'randread', bs: '4k', iodepth: 1, reads: true },
-  { name: 'rand read 4K qd32', rw: 'randread', bs: '4k', iodepth: 32, reads: true },
-];
 const WRITE_JOBS = JOBS.filter((j) => !j.reads);
 const READ_JOBS = JOBS.filter((j) => j.reads);
 
-/** What the bench reads of fio's JSON: bandwidth in KiB/s, runtime in ms. */
-interface FioResult {
-  read: { bw: number; runtime: number };
-  write: { bw: number; runtime: number };
-}
-
-function fioJson(file: string, args: string[]): FioResult {
+/** fio's JSON of a job of its own (section 6): the runtime in ms. */
+function fioJson(file: string, args: string[]): { write: { runtime: number } } {
   const out = run('fio', [
     '--name=bench',
     `--filename=${file}`,
@@ -196,25 +189,8 @@ function fioJson(file: string, args: string[]): FioResult {
   return JSON.parse(out).jobs[0];
 }
 
-/**
- * MiB/s of one fio run on `file`. Sequential jobs are buffered and end in fsync; random ones
- * are O_DIRECT (the fdatasync one buffered, each write made durable), for 8 s, or for `ios`
- * writes (first writes: a quarter of the chunks, so that most land on a chunk not yet copied).
- */
-function fio(file: string, job: Job, ios?: number): number {
-  const seq = job.bs === '1M';
-  if (job.reads) writeFileSync('/proc/sys/vm/drop_caches', '3');
-  const j = fioJson(file, [
-    `--rw=${job.rw}`,
-    `--bs=${job.bs}`,
-    `--iodepth=${job.iodepth}`,
-    ...(seq ? ['--ioengine=psync', '--end_fsync=1', '--runtime=60'] : []),
-    ...(seq ? [] : job.fdatasync ? ['--ioengine=psync', '--fdatasync=1', '--runtime=8'] : []),
-    ...(seq || job.fdatasync ? [] : ['--ioengine=libaio', '--direct=1', '--runtime=8']),
-    ...(seq ? [] : ios ? [`--number_ios=${ios}`] : ['--time_based']),
-  ]);
-  return (job.reads ? j.read.bw : j.write.bw) / 1024; // fio's bw is in KiB/s
-}
+/** MiB/s of one fio run of `job` on `file` (fio-jobs.ts): 8 s, or for `ios` I/Os (first writes: a quarter of the chunks). */
+const fioMibs = (file: string, job: Job, ios?: number) => fio(file, job, { sizeMiB: SIZE_MIB, ios, env: ENV }).mibs;
 
 /** Where a job runs. On a snapfuse mount, `store` is set: background work is waited out before each run. */
 interface Target {
@@ -246,7 +222,7 @@ async function measure(job: Job, targets: Target[]): Promise<void> {
       run('sync', []);
       try {
         const ios = t.firstWrites && t.store ? Math.floor((SIZE_MIB * 2 ** 20) / t.store.chunkSize / 4) : undefined;
-        runs.get(t)!.push(fio(t.file, job, ios));
+        runs.get(t)!.push(fioMibs(t.file, job, ios));
       } catch (e) {
         // say what the store said, if it was the store that refused
         if (t.store) console.error(t.store.statusLines(/^(store|error) /));
@@ -300,6 +276,7 @@ class SnapfuseMount {
     readonly mnt: string,
     readonly cow: string,
     readonly originFile: string,
+    private readonly keepCow: boolean,
   ) {
     this.control = join(mnt, 'control');
     this.originImg = join(mnt, 'origin.img');
@@ -309,16 +286,26 @@ class SnapfuseMount {
     this.lockFile = join(LOCK_DIR, `${st.dev}-${st.ino}.lock`);
   }
 
-  /** Format a COW of `cowMiB` (preallocated) over `originFile` and mount it. */
-  static mount(name: string, cowMiB: number, originFile = origin): SnapfuseMount {
-    const cow = preallocated(join(dir, `${name}.cow`), cowMiB);
-    snapfuse('format', originFile, cow, ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []));
+  /**
+   * Format a COW over `originFile` and mount it: a new one of `cow` MiB (preallocated), or
+   * given a path, that COW file formatted again (`--force`; it stays when the store closes).
+   */
+  static mount(name: string, cow: number | string, originFile = origin): SnapfuseMount {
+    const reuse = typeof cow === 'string';
+    const cowFile = reuse ? cow : preallocated(join(dir, `${name}.cow`), cow);
+    snapfuse(
+      'format',
+      originFile,
+      cowFile,
+      ...(reuse ? ['--force'] : []),
+      ...(CHUNK_SIZE ? ['--chunk-size', CHUNK_SIZE] : []),
+    );
     const mnt = join(dir, name);
     mkdirSync(mnt);
-    snapfuse('mount', originFile, cow, mnt, ...(WRITE_BACK ? ['--write-back', WRITE_BACK] : []));
+    snapfuse('mount', originFile, cowFile, mnt, ...(WRITE_BACK ? ['--write-back', WRITE_BACK] : []));
     let store: SnapfuseMount | undefined;
     cleanups.push(async () => (store ? store.abandon() : umount(mnt)));
-    store = new SnapfuseMount(mnt, cow, originFile);
+    store = new SnapfuseMount(mnt, cowFile, originFile, reuse);
     mountedStores.add(store);
     return store;
   }
@@ -382,7 +369,7 @@ class SnapfuseMount {
     await waitFor(() => !existsSync(this.lockFile), 'the mount daemon to exit', 300_000);
   }
 
-  /** Record memory, unmount, check offline (section 7), and give the COW's space back. */
+  /** Record memory, unmount, check offline (section 7), and give the COW's space back (unless it is kept). */
   async close(workload: string): Promise<StoreReport> {
     const report: StoreReport = {
       workload,
@@ -392,7 +379,7 @@ class SnapfuseMount {
     };
     await this.unmount();
     if (SECTIONS.has(7)) report.check = this.check();
-    rmSync(this.cow, { force: true });
+    if (!this.keepCow) rmSync(this.cow, { force: true });
     storeReports.push(report);
     return report;
   }
@@ -454,11 +441,13 @@ function freshSnapshots(store: SnapfuseMount): { before: () => Promise<void>; dr
 
 const ASYNC_PT = 'passthrough, async';
 
-/** The passthrough: synchronous I/O (the base of every ratio), or with `async`, libuv's thread pool. */
-async function startPassthrough(async = false): Promise<string> {
-  const name = async ? 'pt-async' : 'pt';
-  const file = sparse(join(dir, `${name}.img`), SIZE_MIB);
-  fill(file);
+/**
+ * The passthrough: synchronous I/O (the base of every ratio), or with `async`, libuv's
+ * thread pool. Its file is of `mib` MiB, filled; `name` names it and its mountpoint.
+ */
+async function startPassthrough(async = false, mib = SIZE_MIB, name = async ? 'pt-async' : 'pt'): Promise<string> {
+  const file = sparse(join(dir, `${name}.img`), mib);
+  fill(file, mib);
   const mnt = join(dir, name);
   mkdirSync(mnt);
   const args = ['--import', 'tsx', 'scripts/passthrough.ts', file, mnt, ...(async ? ['--async'] : [])];
@@ -845,6 +834,357 @@ async function deletesWithData(): Promise<void> {
   });
 }
 
+// ---- section 9 ------------------------------------------------------------------
+
+/** Debian's PostgreSQL: the programs of its newest version and the postgres user. */
+interface Postgres {
+  bin: string;
+  version: string; // `PostgreSQL 15.18 (Debian 15.18-0+deb12u1)`
+  uid: number;
+  gid: number;
+}
+
+let postgres: Postgres | null = null; // found when section 9 is asked for; the header names its version
+const PG_PORT = 5432; // it only names the socket, in a directory of our own: no TCP (listen_addresses is empty)
+const PG_THREADS = Math.min(2, PG_CLIENTS); // pgbench -j
+const PG_COW_MIB = PG_SIZE_MIB + 1024; // what a store may copy: the ext4 once over, and room for the bursts
+
+/** /usr/lib/postgresql/<version>/bin of the newest version, and the postgres user; or fail saying what to install. */
+function findPostgres(): Postgres {
+  const root = '/usr/lib/postgresql';
+  const programs = ['initdb', 'pg_ctl', 'postgres', 'psql', 'pgbench'];
+  const versions = (existsSync(root) ? readdirSync(root) : [])
+    .filter((v) => programs.every((p) => existsSync(join(root, v, 'bin', p))))
+    .sort((a, b) => parseFloat(a) - parseFloat(b));
+  const [uid, gid] = ['-u', '-g'].map((flag) => Number(tryRun('id', [flag, 'postgres'])));
+  if (!versions.length || !Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new Error(`section 9 needs PostgreSQL in ${root}/<version>/bin and its user: apt-get install -y postgresql`);
+  const bin = join(root, versions[versions.length - 1], 'bin');
+  const version = run(join(bin, 'postgres'), ['--version'])
+    .trim()
+    .replace(/^postgres \(PostgreSQL\)/, 'PostgreSQL');
+  return { bin, version, uid, gid };
+}
+
+/** A PostgreSQL server run as the postgres user: its data in <fs>/data, its socket (and log) in `sock`, no TCP. */
+class PgServer {
+  readonly data: string;
+  private readonly conn: string[];
+
+  constructor(
+    private readonly pg: Postgres,
+    fs: string,
+    private readonly sock: string,
+  ) {
+    this.data = join(fs, 'data');
+    this.conn = ['-h', sock, '-p', String(PG_PORT)];
+  }
+
+  /** A PostgreSQL program, as the postgres user (in a directory it may enter); its stdout. */
+  private as(program: string, args: string[]): string {
+    return execFileSync('runuser', ['-u', 'postgres', '--', join(this.pg.bin, program), ...args], {
+      encoding: 'utf8',
+      cwd: this.sock,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 2 ** 26,
+    });
+  }
+
+  /** initdb with its defaults: fsync, synchronous_commit and full_page_writes on (they are the point). */
+  initdb(): void {
+    this.as('initdb', ['-D', this.data, '-A', 'trust', '-E', 'UTF8', '--no-locale']);
+  }
+
+  start(): void {
+    const log = join(this.sock, 'log');
+    try {
+      const opts = `-k ${this.sock} -p ${PG_PORT} -c listen_addresses=''`;
+      this.as('pg_ctl', ['-D', this.data, '-l', log, '-o', opts, '-w', 'start']);
+    } catch (e) {
+      const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+      throw new Error(`${(e as Error).message.trim()}${tail ? `\n${tail}` : ''}`);
+    }
+  }
+
+  /** Stop the server this run started, by its data directory: fast (a shutdown checkpoint), else immediate. */
+  stop(): void {
+    if (!existsSync(join(this.data, 'postmaster.pid'))) return; // never started, or stopped
+    try {
+      this.as('pg_ctl', ['-D', this.data, '-m', 'fast', '-w', '-t', '120', 'stop']);
+    } catch (e) {
+      console.error(`bench: pg_ctl stop -m fast: ${(e as Error).message.trim()}; -m immediate`);
+      this.as('pg_ctl', ['-D', this.data, '-m', 'immediate', '-w', 'stop']);
+    }
+  }
+
+  sql(query: string): string {
+    return this.as('psql', [...this.conn, '-At', '-c', query, 'postgres']).trim();
+  }
+
+  pgbench(args: string[]): string {
+    return this.as('pgbench', [...this.conn, ...args, 'postgres']);
+  }
+
+  /**
+   * pgbench as a child of ours, so that the bench can act while it runs: its stdout once it
+   * exits; a failure, or no exit by `timeoutMs` (then it is ended, by its pid), rejects.
+   */
+  load(args: string[], timeoutMs: number): Promise<string> {
+    const proc = spawn(
+      'runuser',
+      ['-u', 'postgres', '--', join(this.pg.bin, 'pgbench'), ...this.conn, ...args, 'postgres'],
+      {
+        cwd: this.sock,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    let err = '';
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => proc.kill(), timeoutMs); // runuser passes the SIGTERM on to pgbench
+    return new Promise((resolve, reject) => {
+      proc.on('error', reject);
+      proc.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) return resolve(out);
+        const last = err.trim().split('\n').slice(-3).join('; ');
+        reject(new Error(`pgbench ${args.join(' ')}: ${signal ?? `exit ${code}`}: ${last}`));
+      });
+    });
+  }
+}
+
+/** Where pgbench runs: a file (the raw one, the passthrough's), or snapfuse, a store of its own each run. */
+interface PgTarget {
+  name: string;
+  file?: string;
+  /** snapfuse: none; one right before the load; 100 (the last one right before the load); every 5 s under it */
+  snapshots?: 'none' | 'one' | 'many' | 'every';
+}
+
+/** What section 9 shares between its runs: where they make their directories, the origin and COW of the stores. */
+interface PgPlace {
+  pg: Postgres;
+  base: string;
+  origin: string;
+  cow: string;
+}
+
+interface PgRun {
+  tps: number;
+  /** The snapshots taken under the load, and the slowest of their creates (ms). */
+  taken: number;
+  slowestCreateMs: number;
+}
+
+/** The setting of the server the report states, read once. */
+let pgSettings = '';
+
+/**
+ * One pgbench run on `t`: a loop device on its image, a new ext4, initdb, `pgbench -i`,
+ * then the load. Before the load, a checkpoint and `sync`, so that every target starts
+ * from the same clean state; on snapfuse the snapshot (the last of the 100) comes after
+ * that, right before the load. Each step is undone, in reverse, also when one fails:
+ * the server stopped by its data directory, the ext4 unmounted, the loop device detached.
+ */
+async function pgRun(t: PgTarget, r: number, place: PgPlace): Promise<PgRun> {
+  const tag = `${t.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${r + 1}`;
+  const store = t.snapshots ? SnapfuseMount.mount(`pg-${tag}`, place.cow, place.origin) : undefined;
+  const image = store ? store.originImg : t.file!;
+  const undo: Array<() => void> = [];
+  const result: PgRun = { tps: 0, taken: 0, slowestCreateMs: 0 };
+  const start = performance.now();
+  const burst = ['-n', '-t', String(PG_BURST)]; // -n: no vacuum first
+  try {
+    const dev = run('losetup', ['--find', '--show', image]).trim();
+    undo.push(() => run('losetup', ['-d', dev])); // the device we attached, by its name
+    // written whole now (no discard, no lazy init): no ext4lazyinit thread writing under the load
+    run('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard,lazy_itable_init=0,lazy_journal_init=0', dev]);
+    const fs = join(place.base, `fs-${tag}`);
+    mkdirSync(fs);
+    run('mount', ['-t', 'ext4', dev, fs]);
+    undo.push(() => umount(fs));
+    chownSync(fs, place.pg.uid, place.pg.gid);
+    const sock = mkdtempSync(join(place.base, 'sock-'));
+    chownSync(sock, place.pg.uid, place.pg.gid);
+    const server = new PgServer(place.pg, fs, sock);
+    server.initdb();
+    undo.push(() => server.stop()); // before start: a start that fails may leave a server
+    server.start();
+    checkInterrupted();
+    const initMs = timed(() => server.pgbench(['-i', '-s', String(PG_SCALE), '-q']));
+    if (!pgSettings) {
+      const names = [
+        'fsync',
+        'synchronous_commit',
+        'full_page_writes',
+        'wal_sync_method',
+        'shared_buffers',
+        'max_wal_size',
+      ];
+      pgSettings = server.sql(
+        `select string_agg(name || ' ' || current_setting(name), ', ' order by name) from pg_settings ` +
+          `where name in (${names.map((n) => `'${n}'`).join(', ')})`,
+      );
+    }
+    if (t.snapshots === 'many') {
+      const since = performance.now();
+      for (let i = 0; i < PG_SNAPSHOTS - 1; i++) {
+        if (i % 10 === 0) checkInterrupted();
+        server.pgbench(burst);
+        store!.command(`create pg${i}`);
+      }
+      server.pgbench(burst); // the last snapshot differs from the one before it too
+      console.log(`  ${PG_SNAPSHOTS - 1} snapshots, ${PG_BURST} transactions before each (${elapsed(since)})`);
+    }
+    server.sql('CHECKPOINT');
+    if (store) await store.quiesce();
+    run('sync', []);
+    checkInterrupted();
+    if (t.snapshots === 'one') store!.command('create before-load');
+    if (t.snapshots === 'many') store!.command(`create pg${PG_SNAPSHOTS - 1}`);
+    const loadArgs = ['-c', String(PG_CLIENTS), '-j', String(PG_THREADS), '-T', String(PG_SECONDS)];
+    const load = server.load(loadArgs, (PG_SECONDS + 120) * 1000);
+    load.catch(() => {}); // awaited below; a cleanup after a failed create must not meet an unhandled rejection
+    if (t.snapshots === 'every') Object.assign(result, await snapshotsUnderLoad(store!, load));
+    const out = await load;
+    const tps = /^tps = ([\d.]+) \(without initial connection time\)$/m.exec(out);
+    if (!tps)
+      throw new Error(`pgbench on ${t.name}: no tps in its output: ${out.trim().split('\n').slice(-3).join('; ')}`);
+    result.tps = Number(tps[1]);
+    const failed = Number(/^number of failed transactions: (\d+)/m.exec(out)?.[1] ?? 0);
+    if (failed) console.error(`bench: pgbench on ${t.name}: ${failed} failed transactions`);
+    const used = run('df', ['-m', '--output=used', fs]).trim().split('\n').pop()!.trim();
+    const storeUsed = store
+      ? `, store ${fmt(Number(store.statusLines(/^store /)[0].split(' ')[1]) / 2 ** 20)} MiB used`
+      : '';
+    console.log(
+      `pgbench | ${t.name}, run ${r + 1}: ${fmt(result.tps)} tps` +
+        (t.snapshots === 'every'
+          ? ` (${result.taken} snapshots, slowest create ${result.slowestCreateMs.toFixed(0)} ms)`
+          : '') +
+        ` (pgbench -i ${(initMs / 1000).toFixed(1)} s; ext4 ${used} MiB used${storeUsed}; ${elapsed(start)} in all)`,
+    );
+  } catch (e) {
+    // say what the store said, if it was the store that refused
+    if (store && mounted(store.mnt)) console.error(tryStatus(store));
+    throw new Error(`pgbench on ${t.name}, run ${r + 1}: ${(e as Error).message.trim()}`);
+  } finally {
+    for (const u of undo.reverse()) {
+      try {
+        u();
+      } catch (e) {
+        console.error(`bench: cleaning up after pgbench on ${t.name}: ${(e as Error).message.trim()}`);
+      }
+    }
+  }
+  if (store) await store.close(`section 9: pgbench, ${t.name}, run ${r + 1}`);
+  return result;
+}
+
+/** The store's `store` and `error` lines, or why they cannot be read: for a failure's message. */
+function tryStatus(store: SnapfuseMount): string {
+  try {
+    return store.statusLines(/^(store|error) /).join('; ');
+  } catch (e) {
+    return `status of ${store.mnt}: ${(e as Error).message}`;
+  }
+}
+
+/** A snapshot through the control file every PG_EVERY_MS, counted from the load's start, until the load ends. */
+async function snapshotsUnderLoad(store: SnapfuseMount, load: Promise<string>): Promise<Omit<PgRun, 'tps'>> {
+  const start = performance.now();
+  let done = false;
+  const ended = load.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  let taken = 0;
+  let slowestCreateMs = 0;
+  for (;;) {
+    await Promise.race([sleep(Math.max(0, start + (taken + 1) * PG_EVERY_MS - performance.now())), ended]);
+    if (done) return { taken, slowestCreateMs };
+    slowestCreateMs = Math.max(
+      slowestCreateMs,
+      timed(() => store.command(`create load${taken}`)),
+    );
+    taken++;
+  }
+}
+
+/**
+ * pgbench on ext4 on a loop device, on each target, RUNS times, the targets taking turns
+ * run by run as in `measure`. Each run starts from a new ext4 (and on snapfuse a new store,
+ * formatted again on one COW file), so no run inherits another's database or snapshots.
+ */
+async function pgbenchJobs(): Promise<void> {
+  const pg = postgres!;
+  chmodSync(dir, 0o711); // the postgres user reaches its data and socket below, and lists nothing here
+  const base = join(dir, 'pg');
+  mkdirSync(base);
+  chmodSync(base, 0o755);
+  console.log(
+    `section 9: ${pg.version}, pgbench -i -s ${PG_SCALE}, then -c ${PG_CLIENTS} -j ${PG_THREADS} -T ${PG_SECONDS}, ` +
+      `on ext4 of ${count(PG_SIZE_MIB)} MiB`,
+  );
+  const section = performance.now();
+  const raw = sparse(join(dir, 'pg-raw.img'), PG_SIZE_MIB);
+  fill(raw, PG_SIZE_MIB);
+  const pgOrigin = sparse(join(dir, 'pg-origin.img'), PG_SIZE_MIB);
+  fill(pgOrigin, PG_SIZE_MIB);
+  const pt = await startPassthrough(false, PG_SIZE_MIB, 'pt-pg');
+  const place: PgPlace = { pg, base, origin: pgOrigin, cow: preallocated(join(dir, 'pg.cow'), PG_COW_MIB) };
+  const every = `a snapshot every ${PG_EVERY_MS / 1000} s`;
+  const targets: PgTarget[] = [
+    { name: 'raw file', file: raw },
+    { name: 'passthrough', file: pt },
+    { name: 'snapfuse', snapshots: 'none' },
+    { name: 'after a snapshot', snapshots: 'one' },
+    { name: countTarget(PG_SNAPSHOTS), snapshots: 'many' },
+    { name: every, snapshots: 'every' },
+  ];
+  const runs = new Map<PgTarget, PgRun[]>(targets.map((t) => [t, []]));
+  for (let r = 0; r < RUNS; r++) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(r + i) % targets.length];
+      checkInterrupted();
+      runs.get(t)!.push(await pgRun(t, r, place));
+    }
+  }
+  console.log(`section 9: ${elapsed(section)}`);
+  const tps = (t: PgTarget) =>
+    runs
+      .get(t)!
+      .map((x) => x.tps)
+      .sort((a, b) => a - b);
+  const job = `pgbench -c ${PG_CLIENTS} -j ${PG_THREADS} -T ${PG_SECONDS}`;
+  const taken = runs.get(targets[5])!.map((x) => x.taken);
+  const slowest = Math.max(...runs.get(targets[5])!.map((x) => x.slowestCreateMs));
+  const takenText = `${Math.min(...taken)}${Math.max(...taken) > Math.min(...taken) ? `–${Math.max(...taken)}` : ''}`;
+  tables.push({
+    section: 9,
+    title: 'pgbench on ext4 on a loop device',
+    text:
+      `${pg.version} as the postgres user, with initdb's defaults (${pgSettings}); its data on ext4 ` +
+      `(\`mkfs.ext4 -E nodiscard,lazy_itable_init=0,lazy_journal_init=0\`, ${count(PG_SIZE_MIB)} MiB) on a loop ` +
+      `device (\`losetup\`'s defaults: buffered) of each target's image. Each run starts from a new file system: ` +
+      `initdb, \`pgbench -i -s ${PG_SCALE}\`, a \`CHECKPOINT\` and \`sync\`, then \`${job}\` (TPC-B-like, ` +
+      `${PG_CLIENTS} clients); tps without the initial connection time, the median of ${RUNS} run${RUNS === 1 ? '' : 's'} ` +
+      `with min–max, the targets taking turns run by run. On snapfuse each run has a new store: "after a snapshot" ` +
+      `takes one right before the load; "${countTarget(PG_SNAPSHOTS)}" makes ${PG_SNAPSHOTS - 1} after \`pgbench -i\`, each ` +
+      `after a burst of ${PG_BURST} transactions (\`pgbench -n -t ${PG_BURST}\`) so that they differ, and the last right ` +
+      `before the load; "${every}" creates one through the control file every ${PG_EVERY_MS / 1000} s of the load: ` +
+      `${takenText} per run (slowest create ${slowest.toFixed(0)} ms). The goals (issue 21): at least 0.95 of the ` +
+      `passthrough with no snapshot, 0.9 with ${PG_SNAPSHOTS}.`,
+    head: ['job', 'target', 'median tps', 'min–max', 'ratio to passthrough'],
+    rows: targets.map((t) => {
+      const r = tps(t);
+      return [job, t.name, fmt(median(r)), spread(r), ratio(r, tps(targets[1]))];
+    }),
+  });
+}
+
 // ---- tables from every store: 6 and 7 -------------------------------------------------
 
 function storeTables(): void {
@@ -1031,7 +1371,8 @@ function header(chunkSize: number | undefined, minutes: number): string[] {
           'versions',
           `snapfuse ${pkg('package.json')} (${commit}${dirty ? ' with uncommitted changes' : ''}), Node ${process.version}, ` +
             `${tryRun('fio', ['--version'])}, fuse-native ${pkg('node_modules/fuse-native/package.json')}, ` +
-            `libfuse ${tryRun('dpkg-query', ['-W', '-f', '${Version}', 'libfuse2'])}`,
+            `libfuse ${tryRun('dpkg-query', ['-W', '-f', '${Version}', 'libfuse2'])}` +
+            (postgres ? `, ${postgres.version}` : ''),
         ],
         ['snapfuse options', options.join(', ')],
         ['sizes', `origin ${count(SIZE_MIB)} MiB; ${RUNS} run${RUNS === 1 ? '' : 's'} of each job and target`],
@@ -1066,6 +1407,14 @@ async function main(): Promise<void> {
   if (!Number.isInteger(SIZE_MIB) || SIZE_MIB < 16 || !Number.isInteger(RUNS) || RUNS < 1)
     throw new Error('--size takes whole MiB from 16, --runs a whole number from 1');
   if (!existsSync(CLI)) throw new Error(`no ${CLI}: run npx tsc -p tsconfig.json first`);
+  if (SECTIONS.has(9)) {
+    const whole = [PG_SCALE, PG_CLIENTS, PG_SECONDS].every((n) => Number.isInteger(n) && n >= 1);
+    if (!whole || !Number.isInteger(PG_SIZE_MIB) || PG_SIZE_MIB < 256)
+      throw new Error(
+        '--pg-scale, --pg-clients and --pg-seconds take whole numbers from 1, --pg-size whole MiB from 256',
+      );
+    postgres = findPostgres(); // before anything runs: fail at once if it is missing
+  }
   const start = performance.now();
   origin = sparse(join(dir, 'origin.img'), SIZE_MIB);
   fill(origin);
@@ -1082,6 +1431,7 @@ async function main(): Promise<void> {
   if (SECTIONS.has(5)) await createDeleteLatency();
   if (SECTIONS.has(6)) await memoryUnderWrites();
   if (SECTIONS.has(8)) await deletesWithData();
+  if (SECTIONS.has(9)) await pgbenchJobs();
   storeTables();
 
   const chunkSize = storeReports[0]?.chunkSize;

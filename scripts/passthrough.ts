@@ -4,13 +4,17 @@
 // callback, as snapfuse's hot path is): the binding's real ceiling, 1.2-2x the libuv
 // thread pool's here (issue 21). `--async` serves through `fs.promises` instead.
 //
-//   npx tsx scripts/passthrough.ts <file> <mountpoint> [--async]   (serves <mountpoint>/file.img)
+// `--options a,b` adds FUSE options to the mount's (scripts/ab.ts tries the kernel's knobs).
+//
+//   npx tsx scripts/passthrough.ts <file> <mountpoint> [--async] [--options a,b]   (serves <mountpoint>/file.img)
 import { promises as fs, constants, fdatasyncSync, readSync, writeSync } from 'fs';
 import { constants as os } from 'os';
 import Fuse from 'fuse-native';
+import { timedOperations } from '../src/util/request-times';
 
 const [file, mnt] = process.argv.slice(2);
 const ASYNC = process.argv.includes('--async');
+const EXTRA = process.argv.includes('--options') ? process.argv[process.argv.indexOf('--options') + 1] : '';
 const E = (name: keyof typeof os.errno) => -os.errno[name];
 
 async function main(): Promise<void> {
@@ -21,7 +25,7 @@ async function main(): Promise<void> {
   const img = { mode: 0o100600, size, mtime: now, atime: now, ctime: now };
   const fuse = new Fuse(
     mnt,
-    {
+    timedOperations({
       getattr: (path, cb) => (path === '/' ? cb(0, dir) : path === '/file.img' ? cb(0, img) : cb(E('ENOENT'))),
       readdir: (path, cb) => (path === '/' ? cb(0, ['file.img']) : cb(E('ENOTDIR'))),
       open: (_path, _flags, cb) => cb(0, 1),
@@ -50,11 +54,11 @@ async function main(): Promise<void> {
       },
       truncate: (_path, _size, cb) => cb(0),
       ftruncate: (_path, _fd, _size, cb) => cb(0),
-    },
+    }),
     {
       timeout: false,
       maxRead: 131072,
-      fsname: 'passthrough,big_writes,max_write=131072,attr_timeout=0',
+      fsname: ['passthrough,big_writes,max_write=131072,attr_timeout=0', EXTRA].filter(Boolean).join(','),
       subtype: 'passthrough',
     },
   );

@@ -12,6 +12,7 @@ import { openFiles, OpenedStore, StoreFiles } from '../engine/open-files';
 import { OpenOptions, Store } from '../engine/store';
 import { StoreHandlers } from './router';
 import { mounts } from '../util/mountinfo';
+import { timedOperations } from '../util/request-times';
 
 const debug = createDebug('snapfuse:mount');
 const run = promisify(execFile);
@@ -21,7 +22,9 @@ export const MAX_REQUEST = 131072;
 // fuse-native passes only the options it knows; the rest ride along in fsname, which is
 // copied into -o verbatim. big_writes lifts the 4 KiB write size; attr_timeout=0 makes
 // every stat of the control file see the current status length.
+// SNAPFUSE_FUSE_OPTIONS adds more, for experiments with the kernel's knobs (scripts/ab.ts).
 const FSNAME = `snapfuse,big_writes,max_write=${MAX_REQUEST},attr_timeout=0`;
+const fsname = () => [FSNAME, process.env.SNAPFUSE_FUSE_OPTIONS].filter(Boolean).join(',');
 const WATCH_MS = 200;
 
 /** Mount points of snapfuse mounts. */
@@ -59,10 +62,10 @@ export class Mount {
     if (await isMountPoint(mnt)) throw new StoreError('BUSY', `mountpoint ${mnt} is busy: something is mounted there`);
     const opened = await openFiles(files, opts);
     const handlers = new StoreHandlers(opened.store, opened);
-    const fuse = new Fuse(mnt, handlers.operations(), {
+    const fuse = new Fuse(mnt, timedOperations(handlers.operations()), {
       timeout: false,
       maxRead: MAX_REQUEST,
-      fsname: FSNAME,
+      fsname: fsname(),
       subtype: 'snapfuse',
     });
     try {
