@@ -7,13 +7,15 @@ import { BlockDevice, IoPriority } from './block-device';
 /**
  * A foreground flush is a synchronous fdatasync while at most this much was written since
  * the last one (a database's commit: a few hundred µs, where the thread pool's trip cost a
- * third of a 4K write and its fdatasync here); more goes through the thread pool, so that
- * flushing a large write does not hold the event loop (a GiB took 300 ms).
+ * third of a 4K write and its fdatasync here); more, or while a flush of the file is in the
+ * thread pool (the kernel would make this one wait for it), goes through the thread pool,
+ * so that flushing a large write does not hold the event loop (a GiB took 300 ms).
  */
 export const SYNC_FLUSH_BYTES = 256 * 1024;
 
 export class FileDevice implements BlockDevice {
   private unflushed = 0; // bytes written since the last flush began
+  private flushing = 0; // flushes in the thread pool now: a synchronous one would wait for them
 
   private constructor(
     readonly name: string,
@@ -82,11 +84,12 @@ export class FileDevice implements BlockDevice {
   }
 
   async flush(priority: IoPriority = 'background'): Promise<void> {
-    const small = this.unflushed <= SYNC_FLUSH_BYTES;
+    const small = this.unflushed <= SYNC_FLUSH_BYTES && this.flushing === 0;
     this.unflushed = 0;
     try {
-      if (priority === 'foreground' && small) fdatasyncSync(this.fh.fd);
-      else await this.fh.datasync();
+      if (priority === 'foreground' && small) return fdatasyncSync(this.fh.fd);
+      this.flushing++;
+      await this.fh.datasync().finally(() => this.flushing--);
     } catch (e) {
       throw StoreError.io(`sync of ${this.name} failed: ${(e as Error).message}`, e);
     }

@@ -25,9 +25,13 @@ export function timedOperations(ops: Operations, file = process.env.SNAPFUSE_REQ
       const sorted = t.samples.sort((a, b) => a - b);
       out[op] = { count: t.count, meanUs: t.totalUs / t.count, medianUs: sorted[Math.floor(sorted.length / 2)] };
     }
-    writeFileSync(`${file}.new`, JSON.stringify(out));
-    renameSync(`${file}.new`, file); // whole, for a reader polling it
     times = new Map();
+    try {
+      writeFileSync(`${file}.new`, JSON.stringify(out));
+      renameSync(`${file}.new`, file); // whole, for a reader polling it
+    } catch (e) {
+      console.error(`request times: cannot write ${file}: ${(e as Error).message}`); // the mount serves on
+    }
   });
   const out: Record<string, unknown> = {};
   for (const [name, op] of Object.entries(ops) as Array<[string, (...args: unknown[]) => void]>) {

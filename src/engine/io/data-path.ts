@@ -121,8 +121,10 @@ export class DataPath {
   async writeOrigin(origin: number, buf: Buffer, pos: number, rolling?: Rolling): Promise<void> {
     const { core, writeBack } = this;
     // No snapshot, no rollback, nothing held there: no chunk of this write can need a
-    // copy, and no one else writes these chunks (a hold or a create waits for the gate
-    // the caller holds), so it goes to the file whole, as a passthrough's would.
+    // copy (a create waits for the gate the caller holds), so it goes to the file whole,
+    // as a passthrough's would. The check and the write are one synchronous step (a
+    // foreground write is a writeSync): no hold or release of these chunks comes between,
+    // and a copy-out that starts later looks its keeper up again and reads this write.
     if (!rolling && !core.versions.originLeaf(origin).parentNode && !writeBack.holdsAny(origin, pos, buf.length)) {
       if (writeBack.failure) throw writeBack.failure;
       return core.origins.device(origin).write(buf, pos);
