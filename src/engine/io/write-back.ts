@@ -34,6 +34,10 @@ interface Held {
   pieceBytes: number;
   content: Buffer | null; // the whole chunk once copied out; later writes change it
   space: Reservation; // the COW chunk its copy will take
+  // The span of the chunk that writes changed: only it goes to the origin file, whose
+  // other bytes are the old data the content was made of (a 4K write does not rewrite 64K).
+  from: number;
+  to: number;
 }
 
 /** What the write-back works with. */
@@ -127,6 +131,8 @@ export class WriteBack {
       pieceBytes: data.length,
       content: null,
       space,
+      from: offset,
+      to: offset + data.length,
     });
     this.kick();
     if (this.bytes * 2 >= this.limit) this.hurry?.();
@@ -142,6 +148,8 @@ export class WriteBack {
   /** A later write to a held chunk. Call under the chunk's exclusive lock. */
   write(key: number, offset: number, data: Buffer): void {
     const h = this.held.get(key)!;
+    h.from = Math.min(h.from, offset);
+    h.to = Math.max(h.to, offset + data.length);
     if (h.content) return void data.copy(h.content, offset);
     h.pieces.push({ offset, data: this.keep(data) });
     h.pieceBytes += data.length;
@@ -290,13 +298,14 @@ export class WriteBack {
     const { core } = this;
     const unlock = await core.chunks.acquire(key, true);
     try {
-      const content = this.held.get(key)!.content!;
+      const { content, from, to } = this.held.get(key)!;
       const chunk = key % MAX_CHUNKS;
       // in the background: the event loop serves requests while the thread pool writes
-      await core.origins.device(Math.floor(key / MAX_CHUNKS)).write(content, chunk * core.chunkSize, 'background');
+      const origin = core.origins.device(Math.floor(key / MAX_CHUNKS));
+      await origin.write(content!.subarray(from, to), chunk * core.chunkSize + from, 'background');
       this.held.delete(key);
-      this.giveBack(content.length);
-      this.buffers.give(content);
+      this.giveBack(content!.length);
+      this.buffers.give(content!);
     } finally {
       unlock();
     }
