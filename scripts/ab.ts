@@ -8,12 +8,14 @@
 //                         [--target snapfuse@/other/checkout/dist/src/cli/main.js] [--target raw] \
 //                         [--jobs 'rand read 4K qd32,seq read 1M'] [--runs 3] [--seconds 8] [--size 1024]
 //                         [--snapshots N]   (snapfuse targets get N snapshots, then writes make their chunks their own)
+//                         [--first-writes]  (each run of a snapfuse target right after a new snapshot: see below)
 //                         [--split]         (where one request's time goes: see below)
 //
 // A target is `raw`, `pt` (the synchronous passthrough), `pt-async`, `c-pt` (the same
 // passthrough in C on libfuse, scripts/c-passthrough.c: needs libfuse-dev), or `snapfuse`
 // (this checkout's build, or `@` another build's main.js; `+NAME=value` sets the
-// daemon's environment), and after `:` FUSE options
+// daemon's environment; `~chunk-size=16K` is given to its format, any other `~name=value`,
+// such as `~write-back=128M`, to its mount), and after `:` FUSE options
 // added to the mount's (snapfuse takes them through SNAPFUSE_FUSE_OPTIONS). Run as root
 // after `npx tsc -p tsconfig.json`.
 //
@@ -24,6 +26,10 @@
 // fuse-native's call into JavaScript to the answer; and the rest, outside the handler:
 // the kernel's FUSE request and reply, libfuse's thread, fuse-native's hand-off to the
 // JavaScript thread and back.
+//
+// --first-writes: before each run of a snapfuse target, a snapshot is taken, and after
+// it deleted and its reclaim waited out, so every run measures first writes (bench.ts
+// section 2); a random job then writes as many 4 KiB blocks as a quarter of the chunks.
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'fs';
 import { join, resolve } from 'path';
@@ -42,6 +48,7 @@ const RUNS = Number(arg('runs', '3'));
 const SECONDS = Number(arg('seconds', '8'));
 const SNAPSHOTS = Number(arg('snapshots', '0'));
 const SPLIT = process.argv.includes('--split');
+const FIRST_WRITES = process.argv.includes('--first-writes');
 const SPLIT_JOBS = [
   'rand read 4K qd1',
   'rand write 4K qd1',
@@ -64,6 +71,7 @@ interface Target {
   kind: string;
   file: string;
   control?: string;
+  chunkSize?: number;
   /** With --split: the daemon's pid, and the file its request times go to. */
   daemon?: { pid: number; times: string };
 }
@@ -98,7 +106,11 @@ async function waitFor(cond: () => boolean, what: string, ms = 30_000): Promise<
 
 async function mount(spec: string, n: number): Promise<Target> {
   const [kindAtEnv, options = ''] = spec.split(/:(.*)/s);
-  const [kindAt, ...envs] = kindAtEnv.split('+');
+  const [kindAtEnvs, ...tildes] = kindAtEnv.split('~');
+  const [kindAt, ...envs] = kindAtEnvs.split('+');
+  const cliOptions = tildes.map((o) => o.split(/=(.*)/s).slice(0, 2));
+  const formatOptions = cliOptions.filter(([n]) => n === 'chunk-size').flatMap(([n, v]) => [`--${n}`, v]);
+  const mountOptions = cliOptions.filter(([n]) => n !== 'chunk-size').flatMap(([n, v]) => [`--${n}`, v]);
   const [kind, cli = join(ROOT, 'dist/src/cli/main.js')] = kindAt.split('@');
   const env = Object.fromEntries(envs.map((e) => e.split(/=(.*)/s).slice(0, 2)));
   const file = dataFile(`t${n}.img`);
@@ -140,8 +152,8 @@ async function mount(spec: string, n: number): Promise<Target> {
   const cow = join(dir, `t${n}.cow`);
   const cowMiB = SIZE_MIB * (SNAPSHOTS ? 2 : 1) + 512;
   sh('dd', ['if=/dev/zero', `of=${cow}`, 'bs=4M', `count=${Math.ceil(cowMiB / 4)}`, 'status=none']);
-  sh(process.execPath, [cli, 'format', file, cow]);
-  sh(process.execPath, [cli, 'mount', file, cow, mnt], { ...env, SNAPFUSE_FUSE_OPTIONS: options });
+  sh(process.execPath, [cli, 'format', file, cow, ...formatOptions]);
+  sh(process.execPath, [cli, 'mount', file, cow, mnt, ...mountOptions], { ...env, SNAPFUSE_FUSE_OPTIONS: options });
   const st = statSync(cow); // src/block/store-lock.ts names the lock after the COW's device and inode
   const lock = join(LOCK_DIR, `${st.dev}-${st.ino}.lock`);
   cleanups.push(async () => {
@@ -166,7 +178,8 @@ async function mount(spec: string, n: number): Promise<Target> {
   const pid = parseInt(readFileSync(lock, 'utf8'), 10); // "<pid> serving <mountpoint>"
   // another build may not time its requests (and SIGUSR2 would end it)
   const timed = SPLIT && !kindAt.includes('@');
-  return { spec, kind, file: join(mnt, 'origin.img'), control, daemon: timed ? { pid, times } : undefined };
+  const chunkSize = Number(/^chunk-size (\d+)$/m.exec(readFileSync(control, 'utf8'))![1]);
+  return { spec, kind, file: join(mnt, 'origin.img'), control, chunkSize, daemon: timed ? { pid, times } : undefined };
 }
 
 const median = (r: number[]) => [...r].sort((a, b) => a - b)[Math.floor(r.length / 2)];
@@ -189,15 +202,22 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       for (let i = 0; i < targets.length; i++) {
         const t = targets[(r + i) % targets.length];
+        const firstWrites = FIRST_WRITES && t.control !== undefined && !job.reads;
+        if (firstWrites) writeFileSync(t.control!, 'create ab-first-writes\n');
         sh('sync', []);
         await takeTimes(t); // from here
-        const fioRun = fio(t.file, job, { sizeMiB: SIZE_MIB, seconds: SECONDS });
+        const ios = firstWrites && job.bs !== '1M' ? Math.floor((SIZE_MIB * 2 ** 20) / t.chunkSize! / 4) : undefined;
+        const fioRun = fio(t.file, job, { sizeMiB: SIZE_MIB, seconds: SECONDS, ios });
         const times = await takeTimes(t);
         const handled = ['read', 'write', 'fsync'].reduce(
           (a, op) => a + (times[op] ? times[op].count * times[op].meanUs : 0),
           0,
         );
         runs.get(t)!.push({ ...fioRun, handlerUs: handled / fioRun.ios });
+        if (firstWrites) {
+          writeFileSync(t.control!, 'delete ab-first-writes\n');
+          await waitFor(() => /^reclaim -$/m.test(readFileSync(t.control!, 'utf8')), 'a reclaim', 300_000);
+        }
       }
     }
     for (const t of targets) {
