@@ -36,6 +36,9 @@ interface Held {
   space: Reservation; // the COW chunk its copy will take
   // The span of the chunk that writes changed: only it goes to the origin file, whose
   // other bytes are the old data the content was made of (a 4K write does not rewrite 64K).
+  // That rests on every writer of the origin file leaving a held chunk alone: each checks
+  // `has`/`holdsAny` under the chunk's lock or in the same synchronous step as its write,
+  // and the rollback job skips a chunk held while it copies (it carries the source's marker).
   from: number;
   to: number;
 }

@@ -84,14 +84,15 @@ test('a held chunk reaches the file as the span its writes changed, a write made
     const synced = v.sync();
     while (store.status().copyOuts === 0) await new Promise((r) => setImmediate(r));
     await v.write('origin', Buffer.alloc(100, 0x44), 5 * CHUNK + 3000);
+    await v.write('origin', Buffer.alloc(50, 0x55), 5 * CHUNK + 100); // before the first: the span starts here
     expect(origin.writes).toEqual([]); // nothing reaches the file before its copy is durable
     go();
     await synced;
 
-    expect(origin.writes).toEqual([{ pos: 5 * CHUNK + 200, length: 2900 }]);
+    expect(origin.writes).toEqual([{ pos: 5 * CHUNK + 100, length: 3000 }]);
     const file = origin.image().subarray(5 * CHUNK, 6 * CHUNK);
     const expected = Buffer.alloc(CHUNK, 0x11);
-    expected.fill(0x22, 200, 300).fill(0x33, 1000, 1100).fill(0x44, 3000, 3100);
+    expected.fill(0x55, 100, 150).fill(0x22, 200, 300).fill(0x33, 1000, 1100).fill(0x44, 3000, 3100);
     expect(file.equals(expected)).toBe(true);
     const kept = Buffer.alloc(CHUNK);
     await v.read('s', kept, 5 * CHUNK);
