@@ -301,14 +301,15 @@ export class WriteBack {
     const { core } = this;
     const unlock = await core.chunks.acquire(key, true);
     try {
-      const { content, from, to } = this.held.get(key)!;
+      const h = this.held.get(key)!;
+      const content = h.content!;
       const chunk = key % MAX_CHUNKS;
       // in the background: the event loop serves requests while the thread pool writes
       const origin = core.origins.device(Math.floor(key / MAX_CHUNKS));
-      await origin.write(content!.subarray(from, to), chunk * core.chunkSize + from, 'background');
+      await origin.write(content.subarray(h.from, h.to), chunk * core.chunkSize + h.from, 'background');
       this.held.delete(key);
-      this.giveBack(content!.length);
-      this.buffers.give(content!);
+      this.giveBack(content.length);
+      this.buffers.give(content);
     } finally {
       unlock();
     }

@@ -17,12 +17,24 @@ class CountingDevice extends MemoryDevice {
   }
 }
 
-test('with no snapshot, an origin write spanning chunks is one write of the file; with one, the chunks are copied first', async () => {
-  const origin = new CountingDevice(Buffer.alloc(16 * CHUNK, 0x11));
-  const cow = new MemoryDevice(8 << 20);
+/** A store on `origin` and `cow`, given to `body`, and closed after it. */
+async function withStore(
+  origin: CountingDevice,
+  cow: MemoryDevice,
+  body: (store: Store) => Promise<void>,
+): Promise<void> {
   await Store.format(origin, cow, { chunkSize: CHUNK });
   const store = await Store.open(origin, cow, { commitInterval: 0 });
   try {
+    await body(store);
+  } finally {
+    await store.close();
+  }
+}
+
+test('with no snapshot, an origin write spanning chunks is one write of the file; with one, the chunks are copied first', async () => {
+  const origin = new CountingDevice(Buffer.alloc(16 * CHUNK, 0x11));
+  await withStore(origin, new MemoryDevice(8 << 20), async (store) => {
     const v = store.volume();
     const data = Buffer.alloc(3 * CHUNK, 0x22);
     origin.writes = [];
@@ -51,9 +63,7 @@ test('with no snapshot, an origin write spanning chunks is one write of the file
     const seen = Buffer.alloc(3 * CHUNK);
     await v.read('origin', seen, CHUNK + 100);
     expect(seen.every((b) => b === 0x44)).toBe(true);
-  } finally {
-    await store.close();
-  }
+  });
 });
 
 /** A memory device whose flushes wait while `hold` is set. */
@@ -69,9 +79,7 @@ class SlowFlushDevice extends MemoryDevice {
 test('a held chunk reaches the file as the span its writes changed, a write made after its copy-out included', async () => {
   const origin = new CountingDevice(Buffer.alloc(16 * CHUNK, 0x11));
   const cow = new SlowFlushDevice(8 << 20);
-  await Store.format(origin, cow, { chunkSize: CHUNK });
-  const store = await Store.open(origin, cow, { commitInterval: 0 });
-  try {
+  await withStore(origin, cow, async (store) => {
     const v = store.volume();
     await v.create('s');
     origin.writes = [];
@@ -97,7 +105,5 @@ test('a held chunk reaches the file as the span its writes changed, a write made
     const kept = Buffer.alloc(CHUNK);
     await v.read('s', kept, 5 * CHUNK);
     expect(kept.every((b) => b === 0x11)).toBe(true);
-  } finally {
-    await store.close();
-  }
+  });
 });
