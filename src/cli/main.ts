@@ -17,6 +17,7 @@ import { rollbackCommand } from './commands/rollback';
 import { scheduleCommand } from './commands/schedule';
 import { listCommand } from './commands/list';
 import { statusCommand } from './commands/status';
+import { metricsCommand } from './commands/metrics';
 import { checkCommand } from './commands/check';
 import { diffCommand } from './commands/diff';
 import { sendCommand } from './commands/send';
@@ -40,6 +41,7 @@ export function cli(argv: string[]): Argv {
     .command(scheduleCommand)
     .command(listCommand)
     .command(statusCommand)
+    .command(metricsCommand)
     .command(checkCommand)
     .command(diffCommand)
     .command(sendCommand)

@@ -18,6 +18,23 @@ export interface SnapshotStatus {
   schedule: string | null;
 }
 
+/** What the requests to one origin's files did since the mount. */
+export interface IoStatus {
+  originRead: number; // bytes
+  originWritten: number;
+  snapshotRead: number;
+  snapshotWritten: number;
+  refusedWrites: number; // image writes answered with an error
+  errors: number; // requests and commands answered with an error
+}
+
+/** The store's work since it opened: copy-outs (of this origin, or of all at the root), commits, background failures. */
+export interface WorkStatus {
+  copyOuts: number;
+  commits: number;
+  faults: number;
+}
+
 /** The store's COW data in bytes: all of it, held by one snapshot, by several, by none. */
 export interface SpaceStatus {
   data: number;
@@ -56,6 +73,8 @@ export interface StatusInput {
   receives?: ReadonlyArray<{ name: string; bytes: number; token: string }>;
   /** What an origin write that finds the store full does: refuse, retire or invalidate. */
   whenFull?: string | null;
+  io?: IoStatus;
+  work?: WorkStatus;
 }
 
 // ---------------------------------------------------------------------------
@@ -188,8 +207,38 @@ export function statusFrame(s: Omit<StatusInput, 'snapshots'>, count: number): {
         (x) => `receiving ${statusId(x.name)} ${byteCount('received', x.bytes)} ${token(x.token)}`,
       ),
       whenFullLine(s.whenFull),
+      ...(s.io ? [ioLine(s.io)] : []),
+      ...(s.work ? [workLine(s.work)] : []),
     ]),
   };
+}
+
+const IO_FIELDS = ['originRead', 'originWritten', 'snapshotRead', 'snapshotWritten', 'refusedWrites', 'errors'] as const;
+const WORK_FIELDS = ['copyOuts', 'commits', 'faults'] as const;
+
+/** `io <origin-read> <origin-written> <snapshot-read> <snapshot-written> <refused-writes> <errors>` */
+export function ioLine(x: IoStatus): string {
+  return `io ${IO_FIELDS.map((f) => byteCount(f, x[f])).join(' ')}`;
+}
+
+/** `work <copy-outs> <commits> <faults>` */
+export function workLine(x: WorkStatus): string {
+  return `work ${WORK_FIELDS.map((f) => byteCount(f, x[f])).join(' ')}`;
+}
+
+/** An io line's fields after its key, read back. */
+export function readIoLine(fields: string[]): IoStatus {
+  return readNamed(IO_FIELDS, fields);
+}
+
+/** A work line's fields after its key, read back. */
+export function readWorkLine(fields: string[]): WorkStatus {
+  return readNamed(WORK_FIELDS, fields);
+}
+
+function readNamed<K extends string>(names: readonly K[], fields: string[]): Record<K, number> {
+  if (fields.length < names.length) throw StoreError.invalid('status: too few fields in a counters line');
+  return Object.fromEntries(names.map((n, i) => [n, readCount(fields[i])])) as Record<K, number>;
 }
 
 // ---------------------------------------------------------------------------
@@ -311,7 +360,10 @@ export function parseStatus(text: string): StatusInput {
 
 function readSpaceAndSchedules(
   r: StatusReader,
-): Pick<StatusInput, 'space' | 'accounting' | 'schedules' | 'daemon' | 'sends' | 'receives' | 'whenFull'> {
+): Pick<
+  StatusInput,
+  'space' | 'accounting' | 'schedules' | 'daemon' | 'sends' | 'receives' | 'whenFull' | 'io' | 'work'
+> {
   const space = r.optional('space', 1);
   const accounting = r.optional('accounting', 1);
   const count = r.optional('schedules', 1);
@@ -334,7 +386,11 @@ function readSpaceAndSchedules(
     receives.push({ name: readId(name), bytes: readCount(bytes), token: token(resume) });
   }
   const whenFull = r.optional('when-full', 1);
+  const io = r.optional('io', IO_FIELDS.length);
+  const work = r.optional('work', WORK_FIELDS.length);
   return {
+    ...(io ? { io: readIoLine(io) } : {}),
+    ...(work ? { work: readWorkLine(work) } : {}),
     whenFull: whenFull && whenFull[0] !== NONE ? whenFull[0] : null,
     daemon: daemon && daemon[0] !== NONE ? readCount(daemon[0]) : null,
     sends,

@@ -11,6 +11,7 @@
 //   schedules <n>                         (of every origin at once)
 //   schedule <name> <interval> <keep> <next>   (n lines)
 //   when-full <refuse|retire|invalidate>
+//   work <copy-outs> <commits> <faults>   (of the whole store, since it opened)
 import { StoreError } from '../errors';
 import { NONE, quote } from './words';
 import {
@@ -24,6 +25,9 @@ import {
   ScheduleStatus,
   scheduleLine,
   whenFullLine,
+  readWorkLine,
+  WorkStatus,
+  workLine,
 } from './status';
 
 export interface StoreStatusInput {
@@ -36,6 +40,7 @@ export interface StoreStatusInput {
   daemon: number | null;
   schedules: readonly ScheduleStatus[];
   whenFull: string | null;
+  work?: WorkStatus;
 }
 
 const ORIGIN_WORD = /^[a-z0-9][a-z0-9._-]{0,31}$/;
@@ -54,6 +59,7 @@ export function formatStoreStatus(s: StoreStatusInput): string {
     `schedules ${s.schedules.length}`,
     ...s.schedules.map(scheduleLine),
     whenFullLine(s.whenFull),
+    ...(s.work ? [workLine(s.work)] : []),
   ];
   return lines.map((l) => `${l}\n`).join('');
 }
@@ -85,7 +91,9 @@ export function parseStoreStatus(text: string): StoreStatusInput {
   const count = lines[next] ? readCount(take('schedules')) : 0;
   for (let i = 0; i < count; i++) schedules.push(readScheduleLine(take('schedule').split(' ')));
   const whenFull = lines[next] ? take('when-full') : NONE;
+  const work = lines[next] ? readWorkLine(take('work').split(' ')) : undefined;
   return {
+    ...(work ? { work } : {}),
     origins,
     usedBytes: used,
     totalBytes: total,

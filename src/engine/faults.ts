@@ -31,6 +31,8 @@ export class Faults {
   last: Fault | null = null;
   /** Why the store refuses writes now, or null while it takes them. */
   fatal: StoreError | null = null;
+  /** Failures recorded since the store opened. */
+  count = 0;
 
   /**
    * Record that `what` failed. With `dataAtStake` the store turns read-only: a write could
@@ -39,6 +41,7 @@ export class Faults {
   record(what: string, e: unknown, dataAtStake: boolean): void {
     debug('%s failed: %s', what, e instanceof Error ? e.stack : String(e));
     this.last = faultOf(e, what);
+    this.count++;
     if (dataAtStake && !this.fatal) {
       this.fatal = new StoreError('FAILED', `read-only since ${this.last.message}; remount to resume`, { cause: e });
       this.last.message = this.fatal.message;

@@ -356,7 +356,7 @@ export class Store {
       space: this.accounting.totals(),
       reclaim: this.reclaimer.progress,
       accounting: this.accounting.isCounting ? (this.accounting.progress ?? 0) : null,
-      copyOuts: this.data.copyOuts,
+      copyOuts: this.data.copyOuts(),
       commits: this.core.group.commits,
     };
   }

@@ -42,6 +42,9 @@ export interface VolumeStatus {
   space: SpaceTotals; // of this origin's snapshots
   accounting: number | null; // fraction done while the space figures are counted again, else null
   whenFull: WhenFull; // what an origin write that finds the store full does (the store's)
+  copyOuts: number; // this origin's chunks copied out since the store opened
+  commits: number; // the store's commits since it opened
+  faults: number; // the store's background failures since it opened
 }
 
 /** The store's owners a volume works through: they are shared by all its volumes. */
@@ -376,6 +379,9 @@ export class Volume {
       space: accounting.totals(this.origin),
       accounting: accounting.isCounting ? (accounting.progress ?? 0) : null,
       whenFull: this.host.full.policy,
+      copyOuts: this.host.data.copyOuts(this.origin),
+      commits: core.group.commits,
+      faults: this.host.faults.count,
     };
   }
 

@@ -31,6 +31,7 @@ import { formatRanges } from '../control/diff';
 import { formatSendPlan } from '../control/send-plan';
 import { abortPartial, planSend, resumeTokenOf } from '../engine/tools/replication';
 import { isSnapshotId } from '../control/words';
+import type { IoStatus } from '../control/status';
 import { StatusText } from './status-text';
 import { MadeFiles, readText } from './made-files';
 import { Sends } from './sends';
@@ -63,6 +64,15 @@ export class Handlers {
   // the newest failure of a command or request here; the status shows it, or the store's
   // newest background failure if that came later
   private lastError: Fault | null = null;
+  // what the requests to this origin's files did since the mount (the status's io line)
+  private readonly io: IoStatus = {
+    originRead: 0,
+    originWritten: 0,
+    snapshotRead: 0,
+    snapshotWritten: 0,
+    refusedWrites: 0,
+    errors: 0,
+  };
   private readonly made = new MadeFiles(); // diff/ and send/ files
   private readonly sends = new Sends();
   private readonly receives: Receives;
@@ -73,7 +83,7 @@ export class Handlers {
   constructor(private readonly volume: Volume) {
     this.receives = new Receives(
       volume,
-      (e) => (this.lastError = faultOf(e)),
+      (e) => this.noteFault(faultOf(e)),
       () => this.assertOriginClosed(),
     );
     this.status = new StatusText(
@@ -83,6 +93,7 @@ export class Handlers {
         schedules: volume.schedules().map((x) => ({ ...x, next: new Date(this.scheduler.due(x)) })),
         sends: this.sends.list(),
         receives: volume.staging.partials().map((p) => ({ name: p.name, bytes: p.received, token: resumeTokenOf(p) })),
+        io: this.io,
       }),
       (e) => this.fail('status', e),
     );
@@ -214,7 +225,7 @@ export class Handlers {
       await run();
       this.lastError = null;
     } catch (e) {
-      this.lastError = faultOf(e);
+      this.noteFault(faultOf(e));
       throw StoreError.of(e);
     }
   }
@@ -309,7 +320,12 @@ export class Handlers {
 
   /** Record a failure of `what` for the status's error line. */
   fail(what: string, e: unknown): void {
-    this.lastError = faultOf(e, what);
+    this.noteFault(faultOf(e, what));
+  }
+
+  private noteFault(f: Fault): void {
+    this.lastError = f;
+    this.io.errors++;
   }
 
   private bareOperations(run: (what: string, cb: (r: number) => void, fn: () => Promise<number>) => void): Operations {
@@ -418,6 +434,8 @@ export class Handlers {
         if (n === 0) return cb(0);
         run(`read of ${path.slice(1)}`, cb, async () => {
           await this.volume.read(node.image, buf.subarray(0, n), pos);
+          if (node.image === ORIGIN_IMAGE) this.io.originRead += n;
+          else this.io.snapshotRead += n;
           return n;
         });
       },
@@ -428,7 +446,7 @@ export class Handlers {
           // the kernel splits a long write into page-sized requests: a request of a
           // whole page or more is a piece of a command too long to take
           if (len >= MAX_COMMAND_BYTES) {
-            this.lastError = { errno: 'EINVAL', message: 'command too long', at: Date.now() };
+            this.noteFault({ errno: 'EINVAL', message: 'command too long', at: Date.now() });
             return cb(E('EINVAL'));
           }
           const input = Buffer.from(buf.subarray(0, len));
@@ -446,9 +464,20 @@ export class Handlers {
         // like a block device: what lies past the end is not written
         const n = Math.max(0, Math.min(len, this.volume.originSize - pos));
         debugIo('write %s %d at %d', path, len, pos);
-        if (n === 0) return cb(E('ENOSPC'));
+        if (n === 0) {
+          this.io.refusedWrites++;
+          this.io.errors++;
+          return cb(E('ENOSPC'));
+        }
         run(`write to ${path.slice(1)}`, cb, async () => {
-          await this.volume.write(node.image, buf.subarray(0, n), pos);
+          try {
+            await this.volume.write(node.image, buf.subarray(0, n), pos);
+          } catch (e) {
+            this.io.refusedWrites++;
+            throw e;
+          }
+          if (node.image === ORIGIN_IMAGE) this.io.originWritten += n;
+          else this.io.snapshotWritten += n;
           return n;
         });
       },

@@ -74,6 +74,7 @@ export class RootControl {
       daemon: process.pid,
       schedules,
       whenFull: this.store.full.policy,
+      work: { copyOuts: s.copyOuts, commits: s.commits, faults: this.store.faults.count },
     });
     return Buffer.from(text);
   }

@@ -21,6 +21,7 @@ export interface StatusExtras {
   schedules: StatusInput['schedules'];
   sends: StatusInput['sends'];
   receives: StatusInput['receives'];
+  io: StatusInput['io'];
 }
 
 interface KeptLine {
@@ -78,7 +79,7 @@ export class StatusText {
     } else if (settling && !this.refreshing && Date.now() - this.figuresAt >= FIGURES_WHILE_SETTLING_MS) {
       this.refreshSoon();
     }
-    const { lastError, schedules, sends, receives } = this.extras();
+    const { lastError, schedules, sends, receives, io } = this.extras();
     const input: Omit<StatusInput, 'snapshots'> = {
       originSize: s.originSize,
       chunkSize: s.chunkSize,
@@ -95,6 +96,8 @@ export class StatusText {
       sends,
       receives,
       whenFull: s.whenFull,
+      io,
+      work: { copyOuts: s.copyOuts, commits: s.commits, faults: s.faults },
     };
     // the same facts give the same text: made again only when one changed
     const key = JSON.stringify({ ...input, lines: this.linesMade });

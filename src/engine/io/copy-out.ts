@@ -27,8 +27,15 @@ export interface Merges {
 }
 
 export class CopyOut {
-  /** Chunks copied out since the store opened. */
-  count = 0;
+  private readonly counts = new Map<number, number>(); // origin -> chunks copied out since the store opened
+
+  /** Chunks copied out since the store opened: of origin `o`, or of all origins. */
+  countOf(o?: number): number {
+    if (o !== undefined) return this.counts.get(o) ?? 0;
+    let all = 0;
+    for (const n of this.counts.values()) all += n;
+    return all;
+  }
 
   /** `buffers`: where the old data is read into (the held writes' buffers). */
   constructor(
@@ -107,7 +114,7 @@ export class CopyOut {
             await core.exceptions.put(p.origin, p.chunk, p.keeper!.id, chunkEntry);
             await core.exceptions.put(p.origin, p.chunk, leaf.id, MARKER);
           });
-          this.count++;
+          this.counts.set(p.origin, (this.counts.get(p.origin) ?? 0) + 1);
         }
       });
       return olds;

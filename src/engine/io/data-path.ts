@@ -78,9 +78,9 @@ export class DataPath {
     this.writeBack = new WriteBack(core, writeBack, this.buffers, this.copyOut, faults);
   }
 
-  /** Chunks copied out since the store opened. */
-  get copyOuts(): number {
-    return this.copyOut.count;
+  /** Chunks copied out since the store opened: of origin `o`, or of all origins. */
+  copyOuts(o?: number): number {
+    return this.copyOut.countOf(o);
   }
 
   /**

@@ -41,6 +41,8 @@ const sample: StatusInput = {
   ],
   receives: [{ name: 'monday', bytes: 1048576, token: 'AQ0f_x-9' }],
   whenFull: 'invalidate',
+  io: { originRead: 4096, originWritten: 8192, snapshotRead: 131072, snapshotWritten: 0, refusedWrites: 2, errors: 3 },
+  work: { copyOuts: 12, commits: 40, faults: 1 },
 };
 
 const idle: StatusInput = {
@@ -84,8 +86,12 @@ describe('control status', () => {
         'sending test1 before-upgrade\n' +
         'receives 1\n' +
         'receiving monday 1048576 AQ0f_x-9\n' +
-        'when-full invalidate\n',
+        'when-full invalidate\n' +
+        'io 4096 8192 131072 0 2 3\n' +
+        'work 12 40 1\n',
     );
+    expect(parseStatus(formatStatus(sample)).io).toEqual(sample.io);
+    expect(parseStatus(formatStatus(sample)).work).toEqual(sample.work);
   });
 
   test('nothing running and no error is shown with "-"', () => {
@@ -237,6 +243,15 @@ describe('control status', () => {
       maxLength: 3,
     }),
     whenFull: fc.option(fc.constantFrom('refuse', 'retire', 'invalidate')),
+    io: fc.record({
+      originRead: count,
+      originWritten: count,
+      snapshotRead: count,
+      snapshotWritten: count,
+      refusedWrites: count,
+      errors: count,
+    }),
+    work: fc.record({ copyOuts: count, commits: count, faults: count }),
   });
 
   test('formatStatus then parseStatus gives back the input', () => {

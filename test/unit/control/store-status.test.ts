@@ -16,6 +16,7 @@ const sample: StoreStatusInput = {
   daemon: 4242,
   schedules: [{ name: 'hourly', every: 3600, keep: 24, next: new Date('2026-12-02T05:00:00.000Z') }],
   whenFull: 'retire',
+  work: { copyOuts: 7, commits: 90, faults: 0 },
 };
 
 describe('store status', () => {
@@ -24,14 +25,15 @@ describe('store status', () => {
     expect(text).toBe(
       'origins 2\norigin data 1073741824 3\norigin log 268435456 3\nstore 4096 2147483648 2147479552\n' +
         'reclaim 42%\nerror EEXIST snapshot g1 already exists in origin log\ndaemon 4242\n' +
-        'schedules 1\nschedule hourly 1h 24 2026-12-02T05:00:00Z\nwhen-full retire\n',
+        'schedules 1\nschedule hourly 1h 24 2026-12-02T05:00:00Z\nwhen-full retire\nwork 7 90 0\n',
     );
     expect(parseStoreStatus(text)).toEqual(sample);
     const idle = { ...sample, origins: [], reclaim: null, lastError: null, daemon: null, schedules: [] };
     expect(parseStoreStatus(formatStoreStatus(idle))).toEqual(idle);
     // an older daemon's status ends at its daemon line
+    const { work: _, ...older } = sample;
     expect(parseStoreStatus(text.slice(0, text.indexOf('schedules')))).toEqual({
-      ...sample,
+      ...older,
       schedules: [],
       whenFull: null,
     });
