@@ -4,6 +4,7 @@
 // an exit code here, in one place: 0 done, 1 failed, 2 usage.
 import yargs, { Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { completion, COMPLETION_FLAG, COMPLETION_KEY } from './completion';
 import { mountHelperArgs } from './mount-helper';
 import { UsageError } from './usage';
 import { formatCommand } from './commands/format';
@@ -46,7 +47,13 @@ export function cli(argv: string[]): Argv {
     .command(diffCommand)
     .command(sendCommand)
     .command(receiveCommand)
-    .completion('completion', 'print a bash or zsh completion script (snapfuse completion >> ~/.bashrc)')
+    .option(COMPLETION_KEY, COMPLETION_FLAG)
+    .completion(
+      'completion',
+      "print the bash completion script (zsh's when $SHELL is zsh): " +
+        'snapfuse completion > ~/.local/share/bash-completion/completions/snapfuse',
+      completion(argv),
+    )
     .demandCommand(1, 'name a command')
     .strict()
     .version()
